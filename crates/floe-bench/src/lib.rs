@@ -1,0 +1,1 @@
+//! floe-bench: side-by-side benchmarks.

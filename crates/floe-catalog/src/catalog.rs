@@ -1,0 +1,915 @@
+//! [`RedbCatalog`]: a complete `iceberg::Catalog` over one redb file, and its builder.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use iceberg::Runtime;
+use iceberg::io::{FileIO, FileIOBuilder, StorageFactory};
+use iceberg::spec::{TableMetadata, TableMetadataBuilder};
+use iceberg::table::Table;
+use iceberg::{
+    Catalog, CatalogBuilder, MetadataLocation, Namespace, NamespaceIdent, TableCommit,
+    TableCreation, TableIdent, TableRequirement, TableUpdate,
+};
+use object_store::ObjectStore;
+use redb::backends::InMemoryBackend;
+
+use crate::error::{Error, Result};
+use crate::ident::{namespace_display, table_display, validate_namespace, validate_table};
+use crate::storage::{ObjectStoreStorage, WarehouseStorage, create_dir_all_durable, local_path};
+use crate::store::{CommitOp, Move, Store, TableRecord};
+
+/// Catalog property: warehouse root (local path, `file://` URI, `memory://`, or an
+/// object-store URI together with [`RedbCatalogBuilder::object_store`]). Required.
+pub const PROP_WAREHOUSE: &str = "warehouse";
+/// Catalog property: path of the redb file. Default `<warehouse>/catalog.redb`; required
+/// for object-store warehouses.
+pub const PROP_CATALOG_PATH: &str = "catalog_path";
+/// Catalog property: `true` opens the catalog without write access.
+pub const PROP_READ_ONLY: &str = "read_only";
+
+/// File name of the catalog inside a local warehouse.
+pub const CATALOG_FILE: &str = "catalog.redb";
+
+/// Builds a [`RedbCatalog`] (implements `iceberg::CatalogBuilder`).
+#[derive(Default)]
+pub struct RedbCatalogBuilder {
+    props: HashMap<String, String>,
+    storage_factory: Option<Arc<dyn StorageFactory>>,
+    runtime: Option<Runtime>,
+    object_store: Option<Arc<dyn ObjectStore>>,
+}
+
+impl std::fmt::Debug for RedbCatalogBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbCatalogBuilder")
+            .field("props", &self.props)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbCatalogBuilder {
+    /// Sets the warehouse root.
+    pub fn warehouse(mut self, warehouse: impl Into<String>) -> Self {
+        self.props.insert(PROP_WAREHOUSE.into(), warehouse.into());
+        self
+    }
+
+    /// Sets where the redb file lives.
+    pub fn catalog_path(mut self, path: impl Into<String>) -> Self {
+        self.props.insert(PROP_CATALOG_PATH.into(), path.into());
+        self
+    }
+
+    /// Opens without write access: mutations fail with a clear error.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.props
+            .insert(PROP_READ_ONLY.into(), read_only.to_string());
+        self
+    }
+
+    /// The object store holding an object-store warehouse's files.
+    pub fn object_store(mut self, store: Arc<dyn ObjectStore>) -> Self {
+        self.object_store = Some(store);
+        self
+    }
+
+    /// Opens the catalog, returning floe's error type.
+    pub async fn open(self, name: impl Into<String>) -> Result<RedbCatalog> {
+        let name = name.into();
+        let props = self.props.clone();
+        self.open_with(name, props).await
+    }
+
+    async fn open_with(
+        mut self,
+        name: String,
+        mut props: HashMap<String, String>,
+    ) -> Result<RedbCatalog> {
+        props.extend(std::mem::take(&mut self.props));
+        let warehouse = props
+            .get(PROP_WAREHOUSE)
+            .filter(|w| !w.is_empty())
+            .cloned()
+            .ok_or_else(|| {
+                Error::InvalidArgument("catalog property 'warehouse' is required".into())
+            })?;
+        let read_only = props
+            .get(PROP_READ_ONLY)
+            .map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
+            .unwrap_or(false);
+        let runtime = match self.runtime.take() {
+            Some(rt) => rt,
+            None => Runtime::try_current().map_err(Error::Iceberg)?,
+        };
+
+        let (storage, display, db) = if let Some(rest) = warehouse.strip_prefix("memory://") {
+            let authority = rest.trim_matches('/');
+            let root = format!(
+                "memory://{}",
+                if authority.is_empty() {
+                    "floe"
+                } else {
+                    authority
+                }
+            );
+            let store: Arc<dyn ObjectStore> = self
+                .object_store
+                .take()
+                .unwrap_or_else(|| Arc::new(object_store::memory::InMemory::new()));
+            let storage = WarehouseStorage::Object {
+                storage: ObjectStoreStorage::new(store),
+                root: root.clone(),
+            };
+            let db = redb::Database::builder()
+                .create_with_backend(InMemoryBackend::new())
+                .map_err(|e| Error::Storage(e.to_string()))?;
+            (
+                storage,
+                root,
+                OpenedDb::ReadWrite(db, "in-memory catalog".to_string()),
+            )
+        } else if warehouse.contains("://") && !warehouse.starts_with("file:") {
+            let store = self.object_store.take().ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "warehouse '{warehouse}' is an object-store URI: give the catalog an object store and a local '{PROP_CATALOG_PATH}'"
+                ))
+            })?;
+            let catalog_path = props.get(PROP_CATALOG_PATH).cloned().ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "warehouse '{warehouse}' is an object-store URI: property '{PROP_CATALOG_PATH}' (a local file) is required"
+                ))
+            })?;
+            let root = warehouse.trim_end_matches('/').to_string();
+            let storage = WarehouseStorage::Object {
+                storage: ObjectStoreStorage::new(store),
+                root: root.clone(),
+            };
+            let db = open_db(Path::new(&catalog_path), &root, read_only)?;
+            (storage, root, db)
+        } else {
+            let dir = local_path(&warehouse_as_absolute(&warehouse)?);
+            if read_only {
+                if !dir.is_dir() {
+                    return Err(Error::InvalidArgument(format!(
+                        "warehouse '{}' does not exist",
+                        dir.display()
+                    )));
+                }
+            } else {
+                create_dir_all_durable(&dir).map_err(|e| {
+                    Error::io("cannot create warehouse directory", dir.display(), e)
+                })?;
+            }
+            if !dir.is_dir() {
+                return Err(Error::InvalidArgument(format!(
+                    "warehouse '{}' is not a directory",
+                    dir.display()
+                )));
+            }
+            let dir = dir
+                .canonicalize()
+                .map_err(|e| Error::io("cannot open warehouse directory", dir.display(), e))?;
+            let catalog_path = props
+                .get(PROP_CATALOG_PATH)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join(CATALOG_FILE));
+            let display = dir.display().to_string();
+            let db = open_db(&catalog_path, &display, read_only)?;
+            (WarehouseStorage::Local(dir), display, db)
+        };
+
+        let store = match db {
+            OpenedDb::ReadWrite(db, path) => Store::open_read_write(db, &path)?,
+            OpenedDb::ReadOnly(db, path) => Store::open_read_only(db, &path)?,
+        };
+        let file_io = match &self.storage_factory {
+            Some(factory) => FileIOBuilder::new(factory.clone()).build(),
+            None => storage.file_io(),
+        };
+        Ok(RedbCatalog {
+            inner: Arc::new(Inner {
+                name,
+                warehouse: display,
+                store: Arc::new(store),
+                storage,
+                file_io,
+                runtime,
+                tables: moka::sync::Cache::builder()
+                    .max_capacity(256 << 20)
+                    .weigher(|_, t: &Table| metadata_weight(t.metadata()))
+                    .build(),
+            }),
+        })
+    }
+}
+
+/// Rough in-memory size of parsed metadata, for the cache's budget.
+fn metadata_weight(m: &TableMetadata) -> u32 {
+    let n = m.snapshots().len()
+        + m.history().len()
+        + m.metadata_log().len()
+        + m.schemas_iter().len() * 8;
+    (4096 + n * 512).min(u32::MAX as usize) as u32
+}
+
+fn warehouse_as_absolute(warehouse: &str) -> Result<String> {
+    if warehouse.starts_with("file:") || warehouse.starts_with('/') {
+        return Ok(warehouse.to_string());
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::io("cannot resolve relative warehouse path", warehouse, e))?;
+    Ok(cwd.join(warehouse).display().to_string())
+}
+
+enum OpenedDb {
+    ReadWrite(redb::Database, String),
+    ReadOnly(redb::ReadOnlyDatabase, String),
+}
+
+fn open_db(path: &Path, warehouse: &str, read_only: bool) -> Result<OpenedDb> {
+    let shown = path.display().to_string();
+    let map = |e: redb::DatabaseError| -> Error {
+        match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::WarehouseLocked(warehouse.to_string()),
+            redb::DatabaseError::UpgradeRequired(v) => Error::CatalogCorrupt {
+                path: shown.clone(),
+                detail: format!("it was written in redb file format {v}, which this floe cannot read"),
+            },
+            redb::DatabaseError::RepairAborted => Error::CatalogCorrupt {
+                path: shown.clone(),
+                detail: "it was not closed cleanly and needs recovery; open the warehouse once without --read-only".into(),
+            },
+            redb::DatabaseError::Storage(redb::StorageError::Io(io)) => {
+                if io.kind() == std::io::ErrorKind::WouldBlock {
+                    Error::WarehouseLocked(warehouse.to_string())
+                } else if io.kind() == std::io::ErrorKind::InvalidData {
+                    Error::CatalogCorrupt {
+                        path: shown.clone(),
+                        detail: io.to_string(),
+                    }
+                } else {
+                    Error::io("cannot open catalog file", &shown, io)
+                }
+            }
+            redb::DatabaseError::Storage(redb::StorageError::DatabaseClosed)
+            | redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))
+            | redb::DatabaseError::Storage(_) => Error::CatalogCorrupt {
+                path: shown.clone(),
+                detail: e.to_string(),
+            },
+            other => Error::CatalogCorrupt {
+                path: shown.clone(),
+                detail: other.to_string(),
+            },
+        }
+    };
+    if read_only {
+        if !path.exists() {
+            return Err(Error::InvalidArgument(format!(
+                "catalog file '{shown}' does not exist (a read-only open cannot create it)"
+            )));
+        }
+        let db = redb::Builder::new().open_read_only(path).map_err(map)?;
+        Ok(OpenedDb::ReadOnly(db, shown))
+    } else {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            create_dir_all_durable(parent)
+                .map_err(|e| Error::io("cannot create directory", parent.display(), e))?;
+        }
+        let existed = path.exists();
+        let db = redb::Builder::new().create(path).map_err(map)?;
+        if !existed && let Some(parent) = path.parent() {
+            // The new file's directory entry must survive a crash too.
+            let _ = crate::storage::sync_dir(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            });
+        }
+        Ok(OpenedDb::ReadWrite(db, shown))
+    }
+}
+
+impl CatalogBuilder for RedbCatalogBuilder {
+    type C = RedbCatalog;
+
+    fn with_storage_factory(mut self, storage_factory: Arc<dyn StorageFactory>) -> Self {
+        self.storage_factory = Some(storage_factory);
+        self
+    }
+
+    fn with_runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    fn load(
+        self,
+        name: impl Into<String>,
+        props: HashMap<String, String>,
+    ) -> impl Future<Output = iceberg::Result<RedbCatalog>> + Send {
+        let name = name.into();
+        async move { self.open_with(name, props).await.map_err(Into::into) }
+    }
+}
+
+/// An Iceberg catalog stored in one redb file. Cheap to clone; clones share state.
+///
+/// Guarantees:
+/// * every mutation is one durable redb transaction, made after the files it points at
+///   are durable (see `docs/design.md`);
+/// * `table_exists`, `list_tables` and warm `load_table` read only memory (no file I/O,
+///   no global lock);
+/// * `update_table`/[`RedbCatalog::commit_table`] compare-and-swap the metadata pointer and
+///   fail with a retryable `CatalogCommitConflicts` when someone committed first.
+#[derive(Clone)]
+pub struct RedbCatalog {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub name: String,
+    pub warehouse: String,
+    pub store: Arc<Store>,
+    pub storage: WarehouseStorage,
+    pub file_io: FileIO,
+    pub runtime: Runtime,
+    /// Loaded tables by metadata location (immutable, so never stale).
+    pub tables: moka::sync::Cache<String, Table>,
+}
+
+impl std::fmt::Debug for RedbCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbCatalog")
+            .field("name", &self.inner.name)
+            .field("warehouse", &self.inner.warehouse)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs a synchronous store operation off the async runtime (redb commits fsync).
+pub(crate) async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| Error::Storage(format!("catalog task failed: {e}")))?
+}
+
+impl RedbCatalog {
+    /// Starts a builder.
+    pub fn builder() -> RedbCatalogBuilder {
+        RedbCatalogBuilder::default()
+    }
+
+    /// Opens a catalog for a local warehouse directory (created if missing).
+    pub async fn open(warehouse: impl AsRef<Path>) -> Result<Self> {
+        RedbCatalogBuilder::default()
+            .warehouse(warehouse.as_ref().display().to_string())
+            .open("floe")
+            .await
+    }
+
+    /// A transient catalog: in-memory redb and in-memory files.
+    pub async fn in_memory() -> Result<Self> {
+        RedbCatalogBuilder::default()
+            .warehouse("memory://")
+            .open("floe")
+            .await
+    }
+
+    /// The catalog's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The warehouse root (directory path or URI).
+    pub fn warehouse(&self) -> &str {
+        &self.inner.warehouse
+    }
+
+    /// Where table files live.
+    pub fn storage(&self) -> &WarehouseStorage {
+        &self.inner.storage
+    }
+
+    /// The FileIO tables use.
+    pub fn file_io(&self) -> &FileIO {
+        &self.inner.file_io
+    }
+
+    /// Whether the catalog was opened without write access.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.store.is_read_only()
+    }
+
+    /// The pointer record of a table (memory only).
+    pub fn table_record(&self, ident: &TableIdent) -> Result<Arc<TableRecord>> {
+        self.inner
+            .store
+            .mirror
+            .tables
+            .get(ident)
+            .map(|r| r.value().clone())
+            .ok_or_else(|| Error::TableNotFound(table_display(ident)))
+    }
+
+    /// Loads the table whose metadata file is `location`, through the cache.
+    pub(crate) async fn table_at(&self, ident: &TableIdent, location: &str) -> Result<Table> {
+        if let Some(t) = self.inner.tables.get(location) {
+            if t.identifier() == ident {
+                return Ok(t);
+            }
+            return self.build_table(ident, location, t.metadata_ref());
+        }
+        let metadata = TableMetadata::read_from(&self.inner.file_io, location)
+            .await
+            .map_err(|e| Error::BadMetadata {
+                table: table_display(ident),
+                location: location.to_string(),
+                detail: crate::error::iceberg_message(&e),
+            })?;
+        let table = self.build_table(ident, location, Arc::new(metadata))?;
+        self.inner
+            .tables
+            .insert(location.to_string(), table.clone());
+        Ok(table)
+    }
+
+    fn build_table(
+        &self,
+        ident: &TableIdent,
+        location: &str,
+        metadata: Arc<TableMetadata>,
+    ) -> Result<Table> {
+        Ok(Table::builder()
+            .identifier(ident.clone())
+            .metadata(metadata)
+            .metadata_location(location.to_string())
+            .file_io(self.inner.file_io.clone())
+            .runtime(self.inner.runtime.clone())
+            .build()?)
+    }
+
+    /// Loads a table's current version, with floe's error type.
+    pub async fn table(&self, ident: &TableIdent) -> Result<Table> {
+        let record = self.table_record(ident)?;
+        self.table_at(ident, &record.location).await
+    }
+
+    fn check_writable(&self, action: &'static str) -> Result<()> {
+        if self.is_read_only() {
+            Err(Error::ReadOnly(action))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Default location for a new table, avoiding directories already in use (say, by a
+    /// dropped table whose files were kept).
+    async fn new_table_location(&self, ident: &TableIdent) -> String {
+        let mut base = self.inner.storage.root_location();
+        for level in ident.namespace.iter() {
+            base.push('/');
+            base.push_str(level);
+        }
+        base.push('/');
+        base.push_str(&ident.name);
+        if !self.inner.storage.location_in_use(&base).await {
+            return base;
+        }
+        loop {
+            let candidate = format!("{base}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+            if !self.inner.storage.location_in_use(&candidate).await {
+                return candidate;
+            }
+        }
+    }
+
+    fn check_inside_warehouse(&self, location: &str) -> Result<()> {
+        let root = self.inner.storage.root_location();
+        let normalized = match &self.inner.storage {
+            WarehouseStorage::Local(_) => format!("file://{}", local_path(location).display()),
+            WarehouseStorage::Object { .. } => location.to_string(),
+        };
+        let inside = normalized
+            .strip_prefix(&root)
+            .is_some_and(|rest| rest.starts_with('/') && !rest.split('/').any(|s| s == ".."));
+        if inside {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(format!(
+                "table location '{location}' is outside the warehouse '{}'",
+                self.inner.warehouse
+            )))
+        }
+    }
+
+    /// Creates a table; see [`Catalog::create_table`].
+    pub async fn create(
+        &self,
+        namespace: &NamespaceIdent,
+        mut creation: TableCreation,
+    ) -> Result<Table> {
+        self.check_writable("create a table")?;
+        let ident = TableIdent::new(namespace.clone(), creation.name.clone());
+        validate_table(&ident)?;
+        if !self.inner.store.mirror.namespaces.contains_key(namespace) {
+            return Err(Error::NamespaceNotFound(namespace_display(namespace)));
+        }
+        if self.inner.store.mirror.tables.contains_key(&ident) {
+            return Err(Error::TableExists(table_display(&ident)));
+        }
+        let location = match creation.location.take() {
+            Some(loc) => {
+                let loc = loc.trim_end_matches('/').to_string();
+                self.check_inside_warehouse(&loc)?;
+                loc
+            }
+            None => self.new_table_location(&ident).await,
+        };
+        creation.location = Some(location.clone());
+        let metadata = TableMetadataBuilder::from_table_creation(creation)?
+            .build()?
+            .metadata;
+        let metadata_location = MetadataLocation::new_with_metadata(&location, &metadata);
+        metadata
+            .write_to(&self.inner.file_io, &metadata_location)
+            .await?;
+        let metadata_location = metadata_location.to_string();
+        let record = TableRecord {
+            location: metadata_location.clone(),
+            uuid: metadata.uuid().to_string(),
+            snapshot_id: metadata.current_snapshot_id(),
+        };
+        let added = metadata.snapshots().map(|s| s.snapshot_id()).collect();
+        let moves = vec![Move::Create {
+            ident: ident.clone(),
+            record,
+            added_snapshots: added,
+            op: CommitOp::Create,
+        }];
+        blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
+        let table = self.build_table(&ident, &metadata_location, Arc::new(metadata))?;
+        self.inner.tables.insert(metadata_location, table.clone());
+        Ok(table)
+    }
+
+    /// Builds the metadata that results from applying `updates` to `base` after checking
+    /// `requirements` against it. Requirement failures are conflicts naming the table.
+    pub(crate) fn apply_updates(
+        ident: &TableIdent,
+        base: &Table,
+        requirements: &[TableRequirement],
+        updates: Vec<TableUpdate>,
+    ) -> Result<(TableMetadata, String)> {
+        for req in requirements {
+            req.check(Some(base.metadata()))
+                .map_err(|e| Error::Conflict {
+                    tables: vec![table_display(ident)],
+                    detail: crate::error::iceberg_message(&e),
+                })?;
+        }
+        let base_location = base.metadata_location_result()?.to_string();
+        let mut builder = base
+            .metadata()
+            .clone()
+            .into_builder(Some(base_location.clone()));
+        for update in updates {
+            builder = update.apply(builder)?;
+        }
+        let metadata = builder.build()?.metadata;
+        let next = match MetadataLocation::from_str(&base_location) {
+            Ok(loc) => loc.with_next_version().with_new_metadata(&metadata),
+            Err(_) => MetadataLocation::new_with_metadata(metadata.location(), &metadata),
+        };
+        Ok((metadata, next.to_string()))
+    }
+
+    /// The commit primitive: checks `requirements` against the table's current metadata,
+    /// applies `updates`, writes the new metadata file durably, then moves the pointer
+    /// with a compare-and-swap. A lost race is a retryable conflict; the table is unchanged.
+    pub async fn commit_table(
+        &self,
+        ident: &TableIdent,
+        requirements: Vec<TableRequirement>,
+        updates: Vec<TableUpdate>,
+    ) -> Result<Table> {
+        self.check_writable("commit")?;
+        let current = self.table(ident).await?;
+        if updates.is_empty() {
+            for req in &requirements {
+                req.check(Some(current.metadata()))
+                    .map_err(|e| Error::Conflict {
+                        tables: vec![table_display(ident)],
+                        detail: crate::error::iceberg_message(&e),
+                    })?;
+            }
+            return Ok(current);
+        }
+        let base_location = current.metadata_location_result()?.to_string();
+        let (metadata, location) = Self::apply_updates(ident, &current, &requirements, updates)?;
+        let loc = MetadataLocation::from_str(&location)?;
+        metadata.write_to(&self.inner.file_io, &loc).await?;
+        let moves = vec![Move::Update {
+            ident: ident.clone(),
+            expected: base_location,
+            record: TableRecord {
+                location: location.clone(),
+                uuid: metadata.uuid().to_string(),
+                snapshot_id: metadata.current_snapshot_id(),
+            },
+            added_snapshots: added_snapshots(current.metadata(), &metadata),
+        }];
+        blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
+        let table = self.build_table(ident, &location, Arc::new(metadata))?;
+        self.inner.tables.insert(location, table.clone());
+        Ok(table)
+    }
+
+    /// Drops a table from the catalog; its files stay (see [`RedbCatalog::purge`]).
+    pub async fn drop(&self, ident: &TableIdent) -> Result<()> {
+        self.check_writable("drop a table")?;
+        self.table_record(ident)?;
+        let moves = vec![Move::Drop {
+            ident: ident.clone(),
+            expected: None,
+        }];
+        blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
+        Ok(())
+    }
+
+    /// Drops a table and deletes its files. The pointer goes first, so a crash mid-way
+    /// leaves orphans, never a table whose files are half gone.
+    pub async fn purge(&self, ident: &TableIdent) -> Result<()> {
+        self.check_writable("purge a table")?;
+        let table = self.table(ident).await?;
+        let moves = vec![Move::Drop {
+            ident: ident.clone(),
+            expected: table.metadata_location().map(str::to_string),
+        }];
+        blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
+        iceberg::drop_table_data(&table).await?;
+        if let WarehouseStorage::Local(_) = &self.inner.storage {
+            remove_empty_dirs(&local_path(table.metadata().location()));
+        }
+        Ok(())
+    }
+
+    /// Renames (or moves to another namespace) a table; its files stay where they are.
+    pub async fn rename(&self, src: &TableIdent, dest: &TableIdent) -> Result<()> {
+        self.check_writable("rename a table")?;
+        validate_table(dest)?;
+        let moves = vec![Move::Rename {
+            from: src.clone(),
+            to: dest.clone(),
+        }];
+        blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
+        Ok(())
+    }
+
+    /// Adopts an existing Iceberg table from its metadata file.
+    pub async fn register(&self, ident: &TableIdent, metadata_location: String) -> Result<Table> {
+        self.check_writable("register a table")?;
+        validate_table(ident)?;
+        if !self
+            .inner
+            .store
+            .mirror
+            .namespaces
+            .contains_key(&ident.namespace)
+        {
+            return Err(Error::NamespaceNotFound(namespace_display(
+                &ident.namespace,
+            )));
+        }
+        if self.inner.store.mirror.tables.contains_key(ident) {
+            return Err(Error::TableExists(table_display(ident)));
+        }
+        let metadata = TableMetadata::read_from(&self.inner.file_io, &metadata_location)
+            .await
+            .map_err(|e| Error::BadMetadata {
+                table: table_display(ident),
+                location: metadata_location.clone(),
+                detail: crate::error::iceberg_message(&e),
+            })?;
+        let moves = vec![Move::Create {
+            ident: ident.clone(),
+            record: TableRecord {
+                location: metadata_location.clone(),
+                uuid: metadata.uuid().to_string(),
+                snapshot_id: metadata.current_snapshot_id(),
+            },
+            added_snapshots: Vec::new(),
+            op: CommitOp::Register,
+        }];
+        blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
+        let table = self.build_table(ident, &metadata_location, Arc::new(metadata))?;
+        self.inner.tables.insert(metadata_location, table.clone());
+        Ok(table)
+    }
+
+    /// Namespaces directly under `parent` (top level when `None`), sorted.
+    pub fn namespaces(&self, parent: Option<&NamespaceIdent>) -> Result<Vec<NamespaceIdent>> {
+        let mirror = &self.inner.store.mirror;
+        if let Some(p) = parent
+            && !mirror.namespaces.contains_key(p)
+        {
+            return Err(Error::NamespaceNotFound(namespace_display(p)));
+        }
+        let depth = parent.map(|p| p.len()).unwrap_or(0);
+        let mut out: Vec<NamespaceIdent> = mirror
+            .namespaces
+            .iter()
+            .map(|e| e.key().clone())
+            .filter(|ns| ns.len() == depth + 1 && parent.is_none_or(|p| ns.starts_with(p.as_ref())))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Tables of a namespace, sorted by name.
+    pub fn tables(&self, namespace: &NamespaceIdent) -> Result<Vec<TableIdent>> {
+        let entry = self
+            .inner
+            .store
+            .mirror
+            .namespaces
+            .get(namespace)
+            .ok_or_else(|| Error::NamespaceNotFound(namespace_display(namespace)))?;
+        Ok(entry
+            .tables
+            .iter()
+            .map(|name| TableIdent::new(namespace.clone(), name.clone()))
+            .collect())
+    }
+
+    /// Whether a table exists (memory only).
+    pub fn contains_table(&self, ident: &TableIdent) -> bool {
+        self.inner.store.mirror.tables.contains_key(ident)
+    }
+
+    /// Whether a namespace exists (memory only).
+    pub fn contains_namespace(&self, namespace: &NamespaceIdent) -> bool {
+        self.inner.store.mirror.namespaces.contains_key(namespace)
+    }
+
+    /// Creates a namespace (its parent must exist).
+    pub async fn create_ns(
+        &self,
+        namespace: &NamespaceIdent,
+        props: HashMap<String, String>,
+    ) -> Result<Namespace> {
+        self.check_writable("create a namespace")?;
+        validate_namespace(namespace)?;
+        let (ns, p) = (namespace.clone(), props.clone());
+        blocking(&self.inner.store, move |s| s.create_namespace(&ns, p)).await?;
+        Ok(Namespace::with_properties(namespace.clone(), props))
+    }
+
+    /// A namespace and its properties.
+    pub fn namespace(&self, namespace: &NamespaceIdent) -> Result<Namespace> {
+        let entry = self
+            .inner
+            .store
+            .mirror
+            .namespaces
+            .get(namespace)
+            .ok_or_else(|| Error::NamespaceNotFound(namespace_display(namespace)))?;
+        Ok(Namespace::with_properties(
+            namespace.clone(),
+            (*entry.props).clone(),
+        ))
+    }
+
+    /// Replaces a namespace's properties.
+    pub async fn update_ns(
+        &self,
+        namespace: &NamespaceIdent,
+        props: HashMap<String, String>,
+    ) -> Result<()> {
+        self.check_writable("update a namespace")?;
+        let ns = namespace.clone();
+        blocking(&self.inner.store, move |s| s.update_namespace(&ns, props)).await
+    }
+
+    /// Drops an empty namespace.
+    pub async fn drop_ns(&self, namespace: &NamespaceIdent) -> Result<()> {
+        self.check_writable("drop a namespace")?;
+        let ns = namespace.clone();
+        blocking(&self.inner.store, move |s| s.drop_namespace(&ns)).await
+    }
+}
+
+/// Snapshot ids present in `new` but not in `old`.
+pub(crate) fn added_snapshots(old: &TableMetadata, new: &TableMetadata) -> Vec<i64> {
+    new.snapshots()
+        .map(|s| s.snapshot_id())
+        .filter(|id| old.snapshot_by_id(*id).is_none())
+        .collect()
+}
+
+/// Removes empty directories under (and including) `dir`, deepest first.
+fn remove_empty_dirs(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_empty_dirs(&entry.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+#[async_trait]
+impl Catalog for RedbCatalog {
+    async fn list_namespaces(
+        &self,
+        parent: Option<&NamespaceIdent>,
+    ) -> iceberg::Result<Vec<NamespaceIdent>> {
+        Ok(self.namespaces(parent)?)
+    }
+
+    async fn create_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> iceberg::Result<Namespace> {
+        Ok(self.create_ns(namespace, properties).await?)
+    }
+
+    async fn get_namespace(&self, namespace: &NamespaceIdent) -> iceberg::Result<Namespace> {
+        Ok(self.namespace(namespace)?)
+    }
+
+    async fn namespace_exists(&self, namespace: &NamespaceIdent) -> iceberg::Result<bool> {
+        Ok(self.contains_namespace(namespace))
+    }
+
+    async fn update_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> iceberg::Result<()> {
+        Ok(self.update_ns(namespace, properties).await?)
+    }
+
+    async fn drop_namespace(&self, namespace: &NamespaceIdent) -> iceberg::Result<()> {
+        Ok(self.drop_ns(namespace).await?)
+    }
+
+    async fn list_tables(&self, namespace: &NamespaceIdent) -> iceberg::Result<Vec<TableIdent>> {
+        Ok(self.tables(namespace)?)
+    }
+
+    async fn create_table(
+        &self,
+        namespace: &NamespaceIdent,
+        creation: TableCreation,
+    ) -> iceberg::Result<Table> {
+        Ok(self.create(namespace, creation).await?)
+    }
+
+    async fn load_table(&self, table: &TableIdent) -> iceberg::Result<Table> {
+        Ok(self.table(table).await?)
+    }
+
+    async fn drop_table(&self, table: &TableIdent) -> iceberg::Result<()> {
+        Ok(self.drop(table).await?)
+    }
+
+    async fn purge_table(&self, table: &TableIdent) -> iceberg::Result<()> {
+        Ok(self.purge(table).await?)
+    }
+
+    async fn table_exists(&self, table: &TableIdent) -> iceberg::Result<bool> {
+        Ok(self.contains_table(table))
+    }
+
+    async fn rename_table(&self, src: &TableIdent, dest: &TableIdent) -> iceberg::Result<()> {
+        Ok(self.rename(src, dest).await?)
+    }
+
+    async fn register_table(
+        &self,
+        table: &TableIdent,
+        metadata_location: String,
+    ) -> iceberg::Result<Table> {
+        Ok(self.register(table, metadata_location).await?)
+    }
+
+    async fn update_table(&self, mut commit: TableCommit) -> iceberg::Result<Table> {
+        let ident = commit.identifier().clone();
+        let requirements = commit.take_requirements();
+        let updates = commit.take_updates();
+        Ok(self.commit_table(&ident, requirements, updates).await?)
+    }
+}

@@ -1,0 +1,36 @@
+//! # floe-catalog
+//!
+//! A complete [`iceberg::Catalog`] stored in ONE redb file, with the extras floe's SQL
+//! layer builds on: a durable commit log, atomic multi-table **releases**, and
+//! **time-travel resolution** (snapshot id, timestamp, tag/branch/release name).
+//!
+//! It has no DataFusion dependency and is usable alone:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), floe_catalog::Error> {
+//! use iceberg::Catalog;
+//! let catalog = floe_catalog::RedbCatalog::open("./warehouse").await?;
+//! let namespaces = catalog.list_namespaces(None).await?;
+//! # let _ = namespaces; Ok(()) }
+//! ```
+//!
+//! The invariants and the commit protocol are written down in `docs/design.md`.
+
+mod catalog;
+mod error;
+pub mod ident;
+mod releases;
+pub mod storage;
+mod store;
+mod time_travel;
+
+pub use catalog::{
+    CATALOG_FILE, PROP_CATALOG_PATH, PROP_READ_ONLY, PROP_WAREHOUSE, RedbCatalog,
+    RedbCatalogBuilder,
+};
+pub use error::{Error, Result};
+pub use releases::{Published, StagedCommit};
+pub use store::{
+    CommitOp, CommitRecord, FORMAT_VERSION, ReleaseKind, ReleaseRecord, ReleaseTable, TableRecord,
+};
+pub use time_travel::{TableVersion, VersionSource};

@@ -1,0 +1,1 @@
+//! floe-slt: sqllogictest driver over floe's SQL front end.
