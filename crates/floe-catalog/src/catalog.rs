@@ -202,6 +202,18 @@ impl RedbCatalogBuilder {
                     .max_capacity(256 << 20)
                     .weigher(|_, t: &Table| metadata_weight(t.metadata()))
                     .build(),
+                manifest_lists: moka::sync::Cache::builder()
+                    .max_capacity(64 << 20)
+                    .weigher(|_, l: &Arc<iceberg::spec::ManifestList>| {
+                        (256 + l.entries().len() * 512).min(u32::MAX as usize) as u32
+                    })
+                    .build(),
+                manifests: moka::sync::Cache::builder()
+                    .max_capacity(256 << 20)
+                    .weigher(|_, m: &Arc<iceberg::spec::Manifest>| {
+                        (256 + m.entries().len() * 1024).min(u32::MAX as usize) as u32
+                    })
+                    .build(),
             }),
         })
     }
@@ -342,6 +354,10 @@ pub(crate) struct Inner {
     pub runtime: Runtime,
     /// Loaded tables by metadata location (immutable, so never stale).
     pub tables: moka::sync::Cache<String, Table>,
+    /// Parsed manifest lists by path (immutable files).
+    pub manifest_lists: moka::sync::Cache<String, Arc<iceberg::spec::ManifestList>>,
+    /// Parsed manifests by path (immutable files).
+    pub manifests: moka::sync::Cache<String, Arc<iceberg::spec::Manifest>>,
 }
 
 impl std::fmt::Debug for RedbCatalog {
@@ -517,6 +533,19 @@ impl RedbCatalog {
     pub async fn create(
         &self,
         namespace: &NamespaceIdent,
+        creation: TableCreation,
+    ) -> Result<Table> {
+        let staged = self.stage_create(namespace, creation).await?;
+        self.commit_create(&staged, Vec::new()).await
+    }
+
+    /// Prepares a new table without registering it: validates the name, picks the
+    /// location and builds the initial metadata. The returned table's metadata file is
+    /// not written yet; write its data (e.g. for CREATE TABLE AS SELECT) and then call
+    /// [`RedbCatalog::commit_create`], so the table appears with its data in one step.
+    pub async fn stage_create(
+        &self,
+        namespace: &NamespaceIdent,
         mut creation: TableCreation,
     ) -> Result<Table> {
         self.check_writable("create a table")?;
@@ -540,13 +569,29 @@ impl RedbCatalog {
         let metadata = TableMetadataBuilder::from_table_creation(creation)?
             .build()?
             .metadata;
-        let metadata_location = MetadataLocation::new_with_metadata(&location, &metadata);
+        let metadata_location =
+            MetadataLocation::new_with_metadata(&location, &metadata).to_string();
+        self.build_table(&ident, &metadata_location, Arc::new(metadata))
+    }
+
+    /// Registers a table prepared by [`RedbCatalog::stage_create`], first applying
+    /// `updates` (e.g. its first snapshot) to its metadata. The metadata file is written
+    /// durably, then the table appears in one catalog transaction. Fails if the name was
+    /// taken meanwhile; then nothing is registered.
+    pub async fn commit_create(&self, staged: &Table, updates: Vec<TableUpdate>) -> Result<Table> {
+        self.check_writable("create a table")?;
+        let ident = staged.identifier().clone();
+        let location = staged.metadata_location_result()?.to_string();
+        let mut builder = staged.metadata().clone().into_builder(None);
+        for update in updates {
+            builder = update.apply(builder)?;
+        }
+        let metadata = builder.build()?.metadata;
         metadata
-            .write_to(&self.inner.file_io, &metadata_location)
+            .write_to(&self.inner.file_io, &MetadataLocation::from_str(&location)?)
             .await?;
-        let metadata_location = metadata_location.to_string();
         let record = TableRecord {
-            location: metadata_location.clone(),
+            location: location.clone(),
             uuid: metadata.uuid().to_string(),
             snapshot_id: metadata.current_snapshot_id(),
         };
@@ -558,9 +603,16 @@ impl RedbCatalog {
             op: CommitOp::Create,
         }];
         blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
-        let table = self.build_table(&ident, &metadata_location, Arc::new(metadata))?;
-        self.inner.tables.insert(metadata_location, table.clone());
+        let table = self.build_table(&ident, &location, Arc::new(metadata))?;
+        self.inner.tables.insert(location, table.clone());
         Ok(table)
+    }
+
+    /// A consistent view of every table pointer at one instant (a redb read
+    /// transaction): use it to resolve all tables of one statement, so a statement never
+    /// sees part of a release.
+    pub fn read_snapshot(&self) -> Result<crate::store::CatalogSnapshot> {
+        self.inner.store.read_snapshot()
     }
 
     /// Builds the metadata that results from applying `updates` to `base` after checking

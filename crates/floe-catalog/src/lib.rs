@@ -20,6 +20,7 @@ mod catalog;
 mod error;
 pub mod ident;
 mod releases;
+mod snapshots;
 pub mod storage;
 mod store;
 mod time_travel;
@@ -30,7 +31,9 @@ pub use catalog::{
 };
 pub use error::{Error, Result};
 pub use releases::{Published, StagedCommit};
+pub use snapshots::{LiveFile, MANIFEST_MERGE_THRESHOLD, ProducedSnapshot, SnapshotChange};
 pub use store::{
-    CommitOp, CommitRecord, FORMAT_VERSION, ReleaseKind, ReleaseRecord, ReleaseTable, TableRecord,
+    CatalogSnapshot, CommitOp, CommitRecord, FORMAT_VERSION, ReleaseKind, ReleaseRecord,
+    ReleaseTable, TableRecord,
 };
 pub use time_travel::{TableVersion, VersionSource};

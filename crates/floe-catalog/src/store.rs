@@ -254,6 +254,30 @@ pub(crate) struct Mirror {
     pub tables: DashMap<TableIdent, Arc<TableRecord>>,
 }
 
+/// A consistent, read-only view of every table pointer at one instant.
+#[derive(Clone)]
+pub struct CatalogSnapshot {
+    txn: Arc<ReadTransaction>,
+}
+
+impl std::fmt::Debug for CatalogSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CatalogSnapshot")
+    }
+}
+
+impl CatalogSnapshot {
+    /// The table's pointer record as of this snapshot (`None`: no such table then).
+    pub fn table(&self, ident: &TableIdent) -> Result<Option<TableRecord>> {
+        let tables = self.txn.open_table(TABLES)?;
+        let (ns, name) = ident_key(ident);
+        match tables.get((ns.as_str(), name.as_str()))? {
+            Some(v) => Ok(Some(decode(v.value())?)),
+            None => Ok(None),
+        }
+    }
+}
+
 enum Db {
     ReadWrite(Database),
     ReadOnly(ReadOnlyDatabase),
@@ -845,6 +869,12 @@ impl Store {
     }
 
     // ------------------------------------------------------------------ reads (cold paths)
+
+    pub fn read_snapshot(&self) -> Result<CatalogSnapshot> {
+        Ok(CatalogSnapshot {
+            txn: Arc::new(self.begin_read()?),
+        })
+    }
 
     /// Sequence number of the commit that added `snapshot_id` to the table with `uuid`.
     pub fn snapshot_commit(&self, uuid: &str, snapshot_id: i64) -> Result<Option<CommitRecord>> {
