@@ -438,7 +438,12 @@ impl RedbCatalog {
             .ok_or_else(|| Error::TableNotFound(table_display(ident)))
     }
 
-    /// Loads the table whose metadata file is `location`, through the cache.
+    /// Loads the table whose metadata file is `location`, through the cache of parsed
+    /// metadata (keyed by location, so never stale).
+    pub async fn table_at_location(&self, ident: &TableIdent, location: &str) -> Result<Table> {
+        self.table_at(ident, location).await
+    }
+
     pub(crate) async fn table_at(&self, ident: &TableIdent, location: &str) -> Result<Table> {
         if let Some(t) = self.inner.tables.get(location) {
             if t.identifier() == ident {
@@ -699,6 +704,17 @@ impl RedbCatalog {
         Ok(())
     }
 
+    /// Drops a table (keeping its files) from synchronous code.
+    pub fn drop_blocking(&self, ident: &TableIdent) -> Result<()> {
+        self.check_writable("drop a table")?;
+        self.table_record(ident)?;
+        let moves = vec![Move::Drop {
+            ident: ident.clone(),
+            expected: None,
+        }];
+        self.inner.store.apply(&moves, None).map(|_| ())
+    }
+
     /// Drops a table and deletes its files. The pointer goes first, so a crash mid-way
     /// leaves orphans, never a table whose files are half gone.
     pub async fn purge(&self, ident: &TableIdent) -> Result<()> {
@@ -851,6 +867,64 @@ impl RedbCatalog {
         self.check_writable("update a namespace")?;
         let ns = namespace.clone();
         blocking(&self.inner.store, move |s| s.update_namespace(&ns, props)).await
+    }
+
+    /// Creates a namespace from synchronous code (DataFusion's `register_schema`). Does a
+    /// durable write on the calling thread.
+    pub fn create_ns_blocking(
+        &self,
+        namespace: &NamespaceIdent,
+        props: HashMap<String, String>,
+    ) -> Result<()> {
+        self.check_writable("create a namespace")?;
+        validate_namespace(namespace)?;
+        self.inner.store.create_namespace(namespace, props)
+    }
+
+    /// Drops a namespace from synchronous code; with `cascade`, first drops (without
+    /// purging files) every table in it and in its child namespaces.
+    pub fn drop_ns_blocking(&self, namespace: &NamespaceIdent, cascade: bool) -> Result<()> {
+        self.check_writable("drop a namespace")?;
+        if !self.contains_namespace(namespace) {
+            return Err(Error::NamespaceNotFound(namespace_display(namespace)));
+        }
+        if !cascade {
+            return self.inner.store.drop_namespace(namespace);
+        }
+        let mut all = vec![namespace.clone()];
+        let mut i = 0;
+        while i < all.len() {
+            let children = self.namespaces(Some(&all[i]))?;
+            all.extend(children);
+            i += 1;
+        }
+        let mut moves = Vec::new();
+        for ns in &all {
+            for t in self.tables(ns)? {
+                moves.push(Move::Drop {
+                    ident: t,
+                    expected: None,
+                });
+            }
+        }
+        if !moves.is_empty() {
+            self.inner.store.apply(&moves, None)?;
+        }
+        // Deepest first, so each namespace is empty when dropped.
+        all.sort_by_key(|ns| std::cmp::Reverse(ns.len()));
+        for ns in &all {
+            self.inner.store.drop_namespace(ns)?;
+        }
+        Ok(())
+    }
+
+    /// Async form of [`RedbCatalog::drop_ns_blocking`].
+    pub async fn drop_ns_cascade(&self, namespace: &NamespaceIdent) -> Result<()> {
+        let this = self.clone();
+        let ns = namespace.clone();
+        tokio::task::spawn_blocking(move || this.drop_ns_blocking(&ns, true))
+            .await
+            .map_err(|e| Error::Storage(format!("catalog task failed: {e}")))?
     }
 
     /// Drops an empty namespace.

@@ -1,0 +1,937 @@
+//! DDL on Iceberg tables: CREATE/DROP SCHEMA, CREATE TABLE (with partition transforms,
+//! properties, and AS SELECT/VALUES), DROP TABLE [PURGE], ALTER TABLE.
+//!
+//! DataFusion turns every non-external CREATE TABLE into an in-memory table and rejects
+//! `PARTITIONED BY`, so floe handles these statements on the SQL syntax tree itself and
+//! leaves statements for other catalogs to DataFusion.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{
+    self, AlterColumnOperation, AlterTableOperation, ColumnDef, CreateTableOptions,
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    RenameTableNameKind, SqlOption, Value,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use floe_catalog::SnapshotChange;
+use iceberg::spec::{NestedField, PrimitiveType, Schema, Transform, Type, UnboundPartitionSpec};
+use iceberg::{NamespaceIdent, TableCreation, TableIdent, TableRequirement, TableUpdate};
+
+use crate::error::{iceberg_to_df, to_df};
+use crate::frontend::Session;
+use crate::types;
+use crate::write::write_plan;
+
+/// Extras of a CREATE TABLE that DataFusion's parser cannot take, cut out of the text.
+#[derive(Debug, Default, Clone)]
+pub struct CreateExtras {
+    /// `PARTITIONED BY (...)` items, as SQL text.
+    pub partitioned_by: Option<String>,
+}
+
+/// Cuts `PARTITIONED BY (...)` and `USING iceberg` out of a CREATE TABLE statement (before
+/// any `AS <query>`), returning the remaining text and what was cut.
+pub fn extract_create_extras(sql: &str) -> Result<(String, CreateExtras)> {
+    let dialect = GenericDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize_with_location() else {
+        return Ok((sql.to_string(), CreateExtras::default()));
+    };
+    let offsets = line_offsets(sql);
+    let pos = |l: datafusion::sql::sqlparser::tokenizer::Location| -> usize {
+        let line = (l.line.max(1) - 1) as usize;
+        let start = *offsets.get(line).unwrap_or(&sql.len());
+        sql[start..]
+            .char_indices()
+            .nth((l.column.max(1) - 1) as usize)
+            .map(|(i, _)| start + i)
+            .unwrap_or(sql.len())
+    };
+    let sig: Vec<_> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let is = |i: usize, kw: Keyword| {
+        sig.get(i).is_some_and(
+            |t| matches!(&t.token, Token::Word(w) if w.keyword == kw && w.quote_style.is_none()),
+        )
+    };
+    let mut extras = CreateExtras::default();
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    let mut depth = 0;
+    let mut i = 0;
+    while i < sig.len() {
+        match &sig[i].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 {
+            // The query of CREATE TABLE ... AS <query> starts here: stop.
+            if is(i, Keyword::AS)
+                && (is(i + 1, Keyword::SELECT)
+                    || is(i + 1, Keyword::WITH)
+                    || is(i + 1, Keyword::VALUES)
+                    || matches!(sig.get(i + 1).map(|t| &t.token), Some(Token::LParen)))
+            {
+                break;
+            }
+            if is(i, Keyword::PARTITIONED) && is(i + 1, Keyword::BY) {
+                if !matches!(sig.get(i + 2).map(|t| &t.token), Some(Token::LParen)) {
+                    return plan_err!("PARTITIONED BY must be followed by a parenthesised list");
+                }
+                let mut d = 0;
+                let mut j = i + 2;
+                while j < sig.len() {
+                    match sig[j].token {
+                        Token::LParen => d += 1,
+                        Token::RParen => {
+                            d -= 1;
+                            if d == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                if j >= sig.len() {
+                    return plan_err!("unbalanced parentheses in PARTITIONED BY");
+                }
+                let inner = &sql[pos(sig[i + 2].span.end)..pos(sig[j].span.start)];
+                extras.partitioned_by = Some(inner.to_string());
+                cuts.push((pos(sig[i].span.start), pos(sig[j].span.end)));
+                i = j + 1;
+                continue;
+            }
+            if is(i, Keyword::USING)
+                && let Some(Token::Word(w)) = sig.get(i + 1).map(|t| &t.token)
+            {
+                if !w.value.eq_ignore_ascii_case("iceberg") {
+                    return plan_err!(
+                        "floe tables are Iceberg tables; USING {} is not supported (use CREATE EXTERNAL TABLE ... STORED AS for other formats)",
+                        w.value
+                    );
+                }
+                cuts.push((pos(sig[i].span.start), pos(sig[i + 1].span.end)));
+                i += 2;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    for (a, b) in cuts {
+        out.push_str(&sql[last..a]);
+        out.push(' ');
+        last = b;
+    }
+    out.push_str(&sql[last..]);
+    Ok((out, extras))
+}
+
+fn line_offsets(sql: &str) -> Vec<usize> {
+    let mut v = vec![0];
+    for (i, c) in sql.char_indices() {
+        if c == '\n' {
+            v.push(i + 1);
+        }
+    }
+    v
+}
+
+/// Identifier normalisation as DataFusion does it: unquoted names are lower-cased.
+pub fn normalize(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// A table name resolved against the session defaults.
+#[derive(Debug, Clone)]
+pub struct TableName {
+    /// Catalog name.
+    pub catalog: String,
+    /// Schema name (namespace levels joined with dots).
+    pub schema: String,
+    /// Table name.
+    pub table: String,
+}
+
+impl TableName {
+    /// The Iceberg identifier.
+    pub fn ident(&self) -> Result<TableIdent> {
+        let Some(ns) = crate::provider::namespace_of(&self.schema) else {
+            return plan_err!("invalid schema name '{}'", self.schema);
+        };
+        Ok(TableIdent::new(ns, self.table.clone()))
+    }
+
+    /// `schema.table`.
+    pub fn display(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
+fn name_parts(name: &ObjectName) -> Result<Vec<String>> {
+    name.0
+        .iter()
+        .map(|p| match p.as_ident() {
+            Some(i) => Ok(normalize(i)),
+            None => plan_err!("unsupported name '{name}'"),
+        })
+        .collect()
+}
+
+impl Session {
+    /// Resolves `[catalog.][schema.]table` with the session's defaults.
+    pub fn table_name(&self, name: &ObjectName) -> Result<TableName> {
+        let parts = name_parts(name)?;
+        let (default_catalog, default_schema) = self.defaults();
+        Ok(match parts.as_slice() {
+            [t] => TableName {
+                catalog: default_catalog,
+                schema: default_schema,
+                table: t.clone(),
+            },
+            [s, t] => TableName {
+                catalog: default_catalog,
+                schema: s.clone(),
+                table: t.clone(),
+            },
+            [c, s, t] => TableName {
+                catalog: c.clone(),
+                schema: s.clone(),
+                table: t.clone(),
+            },
+            _ => return plan_err!("table name '{name}' has too many parts"),
+        })
+    }
+
+    /// Resolves `[catalog.]schema`.
+    pub fn schema_name(&self, name: &ObjectName) -> Result<(String, String)> {
+        let parts = name_parts(name)?;
+        let (default_catalog, _) = self.defaults();
+        Ok(match parts.as_slice() {
+            [s] => (default_catalog, s.clone()),
+            [c, s] => (c.clone(), s.clone()),
+            _ => return plan_err!("schema name '{name}' has too many parts"),
+        })
+    }
+
+    fn defaults(&self) -> (String, String) {
+        let state = self.ctx.state();
+        let options = state.config().options();
+        (
+            options.catalog.default_catalog.clone(),
+            options.catalog.default_schema.clone(),
+        )
+    }
+
+    /// Whether `catalog` is this session's floe catalog.
+    pub fn is_floe(&self, catalog: &str) -> bool {
+        catalog == self.shared.engine.catalog_name
+    }
+
+    fn reject_in_transaction(&self, what: &str) -> Result<()> {
+        if self.shared.in_transaction() {
+            return plan_err!(
+                "{what} is not allowed inside a transaction (BEGIN ... COMMIT stages data changes only); COMMIT or ROLLBACK first"
+            );
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ schemas
+
+    pub(crate) async fn create_schema(
+        &self,
+        name: &ObjectName,
+        if_not_exists: bool,
+        props: HashMap<String, String>,
+    ) -> Result<()> {
+        self.reject_in_transaction("CREATE SCHEMA")?;
+        let (_, schema) = self.schema_name(name)?;
+        let Some(ns) = crate::provider::namespace_of(&schema) else {
+            return plan_err!("invalid schema name '{schema}'");
+        };
+        let catalog = &self.shared.engine.catalog;
+        if catalog.contains_namespace(&ns) {
+            if if_not_exists {
+                return Ok(());
+            }
+            return plan_err!("schema '{schema}' already exists");
+        }
+        catalog.create_ns(&ns, props).await.map_err(to_df)?;
+        Ok(())
+    }
+
+    pub(crate) async fn drop_schema(
+        &self,
+        name: &ObjectName,
+        if_exists: bool,
+        cascade: bool,
+    ) -> Result<()> {
+        self.reject_in_transaction("DROP SCHEMA")?;
+        let (_, schema) = self.schema_name(name)?;
+        let Some(ns) = crate::provider::namespace_of(&schema) else {
+            return plan_err!("invalid schema name '{schema}'");
+        };
+        let catalog = &self.shared.engine.catalog;
+        if !catalog.contains_namespace(&ns) {
+            if if_exists {
+                return Ok(());
+            }
+            return plan_err!("schema '{schema}' does not exist");
+        }
+        if cascade {
+            catalog.drop_ns_cascade(&ns).await.map_err(to_df)
+        } else {
+            catalog.drop_ns(&ns).await.map_err(|e| match e {
+                floe_catalog::Error::NamespaceNotEmpty { namespace, what } => {
+                    datafusion::error::DataFusionError::Plan(format!(
+                        "schema '{namespace}' is not empty: it still contains {what}; use DROP SCHEMA ... CASCADE to drop it with its tables"
+                    ))
+                }
+                other => to_df(other),
+            })
+        }
+    }
+
+    // ------------------------------------------------------------------ tables
+
+    pub(crate) async fn drop_tables(
+        &self,
+        names: &[ObjectName],
+        if_exists: bool,
+        purge: bool,
+    ) -> Result<()> {
+        self.reject_in_transaction("DROP TABLE")?;
+        let catalog = &self.shared.engine.catalog;
+        let mut idents = Vec::new();
+        for name in names {
+            let t = self.table_name(name)?;
+            let ident = t.ident()?;
+            if let Some(local) = self
+                .shared
+                .local
+                .remove(&(t.schema.clone(), t.table.clone()))
+            {
+                drop(local);
+                continue;
+            }
+            if !catalog.contains_table(&ident) {
+                if if_exists {
+                    continue;
+                }
+                return plan_err!("table '{}' does not exist", t.display());
+            }
+            idents.push(ident);
+        }
+        for ident in idents {
+            if purge {
+                catalog.purge(&ident).await.map_err(to_df)?;
+            } else {
+                catalog.drop(&ident).await.map_err(to_df)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// CREATE TABLE on the floe catalog.
+    pub(crate) async fn create_table(
+        &self,
+        ct: &ast::CreateTable,
+        extras: &CreateExtras,
+    ) -> Result<u64> {
+        self.reject_in_transaction("CREATE TABLE")?;
+        let name = self.table_name(&ct.name)?;
+        let ident = name.ident()?;
+        if ct.or_replace {
+            return plan_err!(
+                "CREATE OR REPLACE TABLE is not supported for Iceberg table '{}'; DROP TABLE it first, or use INSERT OVERWRITE",
+                name.display()
+            );
+        }
+        if ct.external || ct.temporary || ct.like.is_some() || ct.clone.is_some() {
+            return plan_err!(
+                "unsupported CREATE TABLE form for Iceberg table '{}'",
+                name.display()
+            );
+        }
+        let catalog = &self.shared.engine.catalog;
+        if !catalog.contains_namespace(&ident.namespace) {
+            return plan_err!("schema '{}' does not exist", name.schema);
+        }
+        if catalog.contains_table(&ident)
+            || self
+                .shared
+                .local
+                .contains_key(&(name.schema.clone(), name.table.clone()))
+        {
+            if ct.if_not_exists {
+                return Ok(0);
+            }
+            return plan_err!("table '{}' already exists", name.display());
+        }
+        let properties = table_properties(&ct.table_options)?;
+        let partition_items = partition_items(ct, extras)?;
+
+        match &ct.query {
+            None => {
+                if ct.columns.is_empty() {
+                    return plan_err!(
+                        "CREATE TABLE '{}' needs columns or AS <query>",
+                        name.display()
+                    );
+                }
+                let (schema, defaults) =
+                    types::schema_from_column_defs(&normalized_columns(&ct.columns))?;
+                if let Some((col, _)) = defaults.first() {
+                    return plan_err!(
+                        "column defaults are not supported for Iceberg tables (column '{col}' of '{}')",
+                        name.display()
+                    );
+                }
+                let spec = partition_spec(&schema, &partition_items)?;
+                let creation = TableCreation::builder()
+                    .name(name.table.clone())
+                    .schema(schema)
+                    .partition_spec(spec)
+                    .properties(properties)
+                    .build();
+                catalog
+                    .create(&ident.namespace, creation)
+                    .await
+                    .map_err(to_df)?;
+                Ok(0)
+            }
+            Some(query) => {
+                let plan = self
+                    .ctx
+                    .state()
+                    .statement_to_plan(DFStatement::Statement(Box::new(ast::Statement::Query(
+                        query.clone(),
+                    ))))
+                    .await?;
+                let plan = if ct.columns.is_empty() {
+                    plan
+                } else {
+                    cast_to_columns(plan, &ct.columns)?
+                };
+                let arrow_schema = plan.schema().as_arrow().clone();
+                let schema = types::arrow_schema_to_iceberg(&arrow_schema)?;
+                let spec = partition_spec(&schema, &partition_items)?;
+                let creation = TableCreation::builder()
+                    .name(name.table.clone())
+                    .schema(schema)
+                    .partition_spec(spec)
+                    .properties(properties)
+                    .build();
+                let staged = catalog
+                    .stage_create(&ident.namespace, creation)
+                    .await
+                    .map_err(to_df)?;
+                let state = self.ctx.state();
+                let physical: Arc<dyn ExecutionPlan> = state.create_physical_plan(&plan).await?;
+                let (files, rows) =
+                    write_plan(&staged, &name.display(), physical, self.ctx.task_ctx()).await?;
+                let produced = catalog
+                    .produce_snapshot(
+                        &staged,
+                        SnapshotChange {
+                            added: files.clone(),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+                let produced = match produced {
+                    Ok(p) => p,
+                    Err(e) => {
+                        crate::write::delete_files(&staged, &files).await;
+                        return Err(to_df(e));
+                    }
+                };
+                if let Err(e) = catalog.commit_create(&staged, produced.updates).await {
+                    crate::write::delete_files(&staged, &files).await;
+                    return Err(to_df(e));
+                }
+                Ok(rows)
+            }
+        }
+    }
+
+    /// ALTER TABLE on the floe catalog.
+    pub(crate) async fn alter_table(&self, alter: &ast::AlterTable) -> Result<()> {
+        self.reject_in_transaction("ALTER TABLE")?;
+        let name = self.table_name(&alter.name)?;
+        let ident = name.ident()?;
+        let catalog = &self.shared.engine.catalog;
+        if !catalog.contains_table(&ident) {
+            if alter.if_exists {
+                return Ok(());
+            }
+            return plan_err!("table '{}' does not exist", name.display());
+        }
+        for op in &alter.operations {
+            match op {
+                AlterTableOperation::RenameTable { table_name } => {
+                    let target = match table_name {
+                        RenameTableNameKind::To(n) | RenameTableNameKind::As(n) => n,
+                    };
+                    let parts = name_parts(target)?;
+                    let dest = match parts.as_slice() {
+                        [t] => TableIdent::new(ident.namespace.clone(), t.clone()),
+                        _ => self.table_name(target)?.ident()?,
+                    };
+                    catalog.rename(&ident, &dest).await.map_err(to_df)?;
+                    return Ok(());
+                }
+                AlterTableOperation::SetTblProperties { table_properties } => {
+                    let props = sql_options(table_properties)?;
+                    catalog
+                        .commit_table(
+                            &ident,
+                            vec![],
+                            vec![TableUpdate::SetProperties { updates: props }],
+                        )
+                        .await
+                        .map_err(to_df)?;
+                }
+                other => {
+                    let table = catalog.table(&ident).await.map_err(to_df)?;
+                    let md = table.metadata();
+                    let current = md.current_schema();
+                    let new_schema =
+                        evolve_schema(current, md.last_column_id(), other, &name.display(), md)?;
+                    catalog
+                        .commit_table(
+                            &ident,
+                            vec![TableRequirement::CurrentSchemaIdMatch {
+                                current_schema_id: md.current_schema_id(),
+                            }],
+                            vec![
+                                TableUpdate::AddSchema { schema: new_schema },
+                                TableUpdate::SetCurrentSchema { schema_id: -1 },
+                            ],
+                        )
+                        .await
+                        .map_err(to_df)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn normalized_columns(columns: &[ColumnDef]) -> Vec<ColumnDef> {
+    columns
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.name = Ident::new(normalize(&c.name));
+            c
+        })
+        .collect()
+}
+
+/// Casts a query's columns to the types (and names) of an explicit column list.
+fn cast_to_columns(plan: LogicalPlan, columns: &[ColumnDef]) -> Result<LogicalPlan> {
+    let (schema, _) = types::schema_from_column_defs(&normalized_columns(columns))?;
+    let arrow = iceberg::arrow::schema_to_arrow_schema(&schema).map_err(iceberg_to_df)?;
+    let input_fields = plan.schema().fields().len();
+    if input_fields != arrow.fields().len() {
+        return plan_err!(
+            "the query returns {input_fields} columns but the table declares {}",
+            arrow.fields().len()
+        );
+    }
+    let exprs: Vec<datafusion::logical_expr::Expr> = plan
+        .schema()
+        .columns()
+        .into_iter()
+        .zip(arrow.fields())
+        .map(|(c, f)| {
+            datafusion::logical_expr::cast(datafusion::logical_expr::col(c), f.data_type().clone())
+                .alias(f.name())
+        })
+        .collect();
+    datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+        .project(exprs)?
+        .build()
+}
+
+fn sql_value_string(e: &SqlExpr) -> Result<String> {
+    match e {
+        SqlExpr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Ok(s.clone()),
+            Value::Number(n, _) => Ok(n.clone()),
+            Value::Boolean(b) => Ok(b.to_string()),
+            other => plan_err!("unsupported property value {other}"),
+        },
+        SqlExpr::Identifier(i) => Ok(i.value.clone()),
+        other => plan_err!("unsupported property value {other}"),
+    }
+}
+
+fn sql_options(options: &[SqlOption]) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for o in options {
+        match o {
+            SqlOption::KeyValue { key, value } => {
+                out.insert(key.value.clone(), sql_value_string(value)?);
+            }
+            other => return plan_err!("unsupported table property '{other}'"),
+        }
+    }
+    Ok(out)
+}
+
+fn table_properties(options: &CreateTableOptions) -> Result<HashMap<String, String>> {
+    match options {
+        CreateTableOptions::None => Ok(HashMap::new()),
+        CreateTableOptions::With(o)
+        | CreateTableOptions::TableProperties(o)
+        | CreateTableOptions::Options(o) => sql_options(o),
+        CreateTableOptions::Plain(o) => sql_options(o),
+    }
+}
+
+/// One item of a partition list: a column or a transform call.
+#[derive(Debug, Clone)]
+struct PartitionItem {
+    transform: Transform,
+    column: String,
+    text: String,
+}
+
+fn partition_items(ct: &ast::CreateTable, extras: &CreateExtras) -> Result<Vec<PartitionItem>> {
+    let mut exprs: Vec<SqlExpr> = Vec::new();
+    if let Some(text) = &extras.partitioned_by {
+        let dialect = GenericDialect {};
+        let mut parser = Parser::new(&dialect).try_with_sql(text).map_err(|e| {
+            datafusion::error::DataFusionError::Plan(format!("invalid PARTITIONED BY: {e}"))
+        })?;
+        exprs = parser
+            .parse_comma_separated(Parser::parse_expr)
+            .map_err(|e| {
+                datafusion::error::DataFusionError::Plan(format!("invalid PARTITIONED BY: {e}"))
+            })?;
+    }
+    if let Some(p) = &ct.partition_by {
+        match p.as_ref() {
+            SqlExpr::Tuple(items) => exprs.extend(items.iter().cloned()),
+            SqlExpr::Nested(inner) => exprs.push(inner.as_ref().clone()),
+            other => exprs.push(other.clone()),
+        }
+    }
+    exprs.iter().map(partition_item).collect()
+}
+
+fn partition_item(e: &SqlExpr) -> Result<PartitionItem> {
+    let text = e.to_string();
+    let column_of = |e: &SqlExpr| -> Option<String> {
+        match e {
+            SqlExpr::Identifier(i) => Some(normalize(i)),
+            SqlExpr::CompoundIdentifier(parts) => parts.last().map(normalize),
+            _ => None,
+        }
+    };
+    if let Some(c) = column_of(e) {
+        return Ok(PartitionItem {
+            transform: Transform::Identity,
+            column: c,
+            text,
+        });
+    }
+    let SqlExpr::Function(f) = e else {
+        return plan_err!(
+            "unsupported partition expression '{text}': use a column or bucket(n, col), truncate(n, col), year/month/day/hour(col)"
+        );
+    };
+    let fname = f.name.to_string().to_lowercase();
+    let args: Vec<&SqlExpr> = match &f.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let number = |e: &SqlExpr| -> Option<u32> {
+        match e {
+            SqlExpr::Value(v) => match &v.value {
+                Value::Number(n, _) => n.parse().ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let one_col = |args: &[&SqlExpr]| -> Result<String> {
+        match args {
+            [a] => column_of(a).ok_or_else(|| {
+                datafusion::error::DataFusionError::Plan(format!("'{text}': expected a column"))
+            }),
+            _ => plan_err!("'{text}' takes one column"),
+        }
+    };
+    let (transform, column) = match fname.as_str() {
+        "identity" => (Transform::Identity, one_col(&args)?),
+        "year" | "years" => (Transform::Year, one_col(&args)?),
+        "month" | "months" => (Transform::Month, one_col(&args)?),
+        "day" | "days" | "date" => (Transform::Day, one_col(&args)?),
+        "hour" | "hours" | "date_hour" => (Transform::Hour, one_col(&args)?),
+        "bucket" | "truncate" => {
+            let (n, c) = match args.as_slice() {
+                [a, b] => match (number(a), column_of(b), number(b), column_of(a)) {
+                    (Some(n), Some(c), _, _) | (_, _, Some(n), Some(c)) => (n, c),
+                    _ => return plan_err!("'{text}' takes a positive number and a column"),
+                },
+                _ => return plan_err!("'{text}' takes a positive number and a column"),
+            };
+            if n == 0 {
+                return plan_err!("'{text}': the number must be positive");
+            }
+            let t = if fname == "bucket" {
+                Transform::Bucket(n)
+            } else {
+                Transform::Truncate(n)
+            };
+            (t, c)
+        }
+        other => {
+            return plan_err!(
+                "unknown partition transform '{other}' in '{text}': use identity, bucket, truncate, year, month, day or hour"
+            );
+        }
+    };
+    Ok(PartitionItem {
+        transform,
+        column,
+        text,
+    })
+}
+
+fn partition_spec(schema: &Schema, items: &[PartitionItem]) -> Result<UnboundPartitionSpec> {
+    let mut builder = UnboundPartitionSpec::builder().with_spec_id(0);
+    let mut names = std::collections::HashSet::new();
+    for item in items {
+        let Some(field) = schema.field_by_name(&item.column) else {
+            return plan_err!(
+                "partition column '{}' (in '{}') is not a column of the table",
+                item.column,
+                item.text
+            );
+        };
+        let name = match item.transform {
+            Transform::Identity => item.column.clone(),
+            Transform::Bucket(n) => format!("{}_bucket_{n}", item.column),
+            Transform::Truncate(n) => format!("{}_trunc_{n}", item.column),
+            Transform::Year => format!("{}_year", item.column),
+            Transform::Month => format!("{}_month", item.column),
+            Transform::Day => format!("{}_day", item.column),
+            Transform::Hour => format!("{}_hour", item.column),
+            _ => format!("{}_{}", item.column, item.transform),
+        };
+        if !names.insert(name.clone()) {
+            return plan_err!("partition field '{}' appears twice", item.text);
+        }
+        let Type::Primitive(p) = field.field_type.as_ref() else {
+            return plan_err!(
+                "cannot partition by '{}': column '{}' is not a primitive type",
+                item.text,
+                item.column
+            );
+        };
+        if item.transform.result_type(&field.field_type).is_err() {
+            return plan_err!(
+                "cannot apply '{}' to column '{}' of type {}",
+                item.text,
+                item.column,
+                types::iceberg_type_to_sql(&Type::Primitive(p.clone()))
+            );
+        }
+        builder = builder
+            .add_partition_field(field.id, name, item.transform)
+            .map_err(iceberg_to_df)?;
+    }
+    Ok(builder.build())
+}
+
+/// The schema after one column operation, keeping field ids stable.
+fn evolve_schema(
+    current: &Schema,
+    last_column_id: i32,
+    op: &AlterTableOperation,
+    table: &str,
+    md: &iceberg::spec::TableMetadata,
+) -> Result<Schema> {
+    let mut fields: Vec<Arc<NestedField>> = current.as_struct().fields().to_vec();
+    let source_ids: std::collections::HashSet<i32> = md
+        .partition_specs_iter()
+        .flat_map(|s| s.fields().iter().map(|f| f.source_id))
+        .collect();
+    match op {
+        AlterTableOperation::AddColumn {
+            if_not_exists,
+            column_def,
+            column_position,
+            ..
+        } => {
+            if column_position.is_some() {
+                return plan_err!(
+                    "column positions (FIRST/AFTER) are not supported; columns are added at the end"
+                );
+            }
+            let name = normalize(&column_def.name);
+            if current.field_by_name(&name).is_some() {
+                if *if_not_exists {
+                    return Ok(current.clone());
+                }
+                return plan_err!("column '{name}' already exists in table '{table}'");
+            }
+            let mut next_id = last_column_id + 1;
+            let id = next_id;
+            next_id += 1;
+            let ty = types::sql_type_to_iceberg(&name, &column_def.data_type, &mut next_id)?;
+            let required = column_def
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ast::ColumnOption::NotNull));
+            if required {
+                return plan_err!(
+                    "cannot add NOT NULL column '{name}' to table '{table}': existing rows have no value for it; add it as nullable"
+                );
+            }
+            fields.push(Arc::new(NestedField::optional(id, name, ty)));
+        }
+        AlterTableOperation::DropColumn {
+            column_names,
+            if_exists,
+            ..
+        } => {
+            for c in column_names {
+                let name = normalize(c);
+                let Some(pos) = fields.iter().position(|f| f.name == name) else {
+                    if *if_exists {
+                        continue;
+                    }
+                    return plan_err!("column '{name}' does not exist in table '{table}'");
+                };
+                if source_ids.contains(&fields[pos].id) {
+                    return plan_err!(
+                        "cannot drop column '{name}' of table '{table}': the table is partitioned by it"
+                    );
+                }
+                fields.remove(pos);
+            }
+            if fields.is_empty() {
+                return plan_err!("cannot drop every column of table '{table}'");
+            }
+        }
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => {
+            let (old, new) = (normalize(old_column_name), normalize(new_column_name));
+            if fields.iter().any(|f| f.name == new) {
+                return plan_err!("column '{new}' already exists in table '{table}'");
+            }
+            let Some(f) = fields.iter_mut().find(|f| f.name == old) else {
+                return plan_err!("column '{old}' does not exist in table '{table}'");
+            };
+            let mut renamed = f.as_ref().clone();
+            renamed.name = new;
+            *f = Arc::new(renamed);
+        }
+        AlterTableOperation::AlterColumn { column_name, op } => {
+            let name = normalize(column_name);
+            let Some(f) = fields.iter_mut().find(|f| f.name == name) else {
+                return plan_err!("column '{name}' does not exist in table '{table}'");
+            };
+            let mut changed = f.as_ref().clone();
+            match op {
+                AlterColumnOperation::DropNotNull => changed.required = false,
+                AlterColumnOperation::SetNotNull => {
+                    return plan_err!(
+                        "cannot make column '{name}' of table '{table}' NOT NULL: Iceberg only allows relaxing nullability"
+                    );
+                }
+                AlterColumnOperation::SetDataType { data_type, .. } => {
+                    let mut next = last_column_id + 1;
+                    let new_ty = types::sql_type_to_iceberg(&name, data_type, &mut next)?;
+                    if !promotion_allowed(&changed.field_type, &new_ty) {
+                        return plan_err!(
+                            "cannot change column '{name}' of table '{table}' from {} to {}: Iceberg allows only int→bigint, float→double and widening decimal precision",
+                            types::iceberg_type_to_sql(&changed.field_type),
+                            types::iceberg_type_to_sql(&new_ty)
+                        );
+                    }
+                    changed.field_type = Box::new(new_ty);
+                }
+                other => return plan_err!("unsupported ALTER COLUMN operation: {other}"),
+            }
+            *f = Arc::new(changed);
+        }
+        other => return plan_err!("unsupported ALTER TABLE operation for Iceberg tables: {other}"),
+    }
+    let fields: Vec<_> = fields;
+    Schema::builder()
+        .with_schema_id(md.schemas_iter().map(|s| s.schema_id()).max().unwrap_or(0) + 1)
+        .with_identifier_field_ids(current.identifier_field_ids())
+        .with_fields(fields)
+        .build()
+        .map_err(iceberg_to_df)
+}
+
+fn promotion_allowed(from: &Type, to: &Type) -> bool {
+    use PrimitiveType as P;
+    match (from, to) {
+        (Type::Primitive(a), Type::Primitive(b)) => match (a, b) {
+            _ if a == b => true,
+            (P::Int, P::Long) | (P::Float, P::Double) => true,
+            (
+                P::Decimal {
+                    precision: p1,
+                    scale: s1,
+                },
+                P::Decimal {
+                    precision: p2,
+                    scale: s2,
+                },
+            ) => s1 == s2 && p2 >= p1,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Errors for CREATE TABLE statements DataFusion would mis-handle on other catalogs.
+pub fn check_not_floe_only(extras: &CreateExtras, catalog: &str) -> Result<()> {
+    if extras.partitioned_by.is_some() {
+        return exec_err!(
+            "PARTITIONED BY is only supported for Iceberg tables (catalog '{catalog}' is not floe)"
+        );
+    }
+    Ok(())
+}
+
+/// Namespace helper for callers.
+pub fn namespace(schema: &str) -> Result<NamespaceIdent> {
+    crate::provider::namespace_of(schema).ok_or_else(|| {
+        datafusion::error::DataFusionError::Plan(format!("invalid schema name '{schema}'"))
+    })
+}

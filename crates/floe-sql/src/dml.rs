@@ -1,0 +1,258 @@
+//! DELETE and UPDATE by copy-on-write.
+//!
+//! The front end takes the statement's *unoptimized* plan, so the predicate is exactly
+//! what the user wrote (DataFusion's optimizer may fold `WHERE 1=0` away or turn
+//! subqueries into joins, which would make a filter-based provider delete too much).
+//!
+//! 1. Find the affected files: scan the table version with each row's file path as an
+//!    extra column, filter by the predicate, count matches per file.
+//! 2. Files whose every row matches (DELETE) are simply removed. The others are
+//!    rewritten: DELETE keeps the rows where the predicate is not true; UPDATE writes
+//!    every row, with `CASE WHEN p THEN new ELSE old END` per assigned column.
+//! 3. One snapshot removes the affected files and adds the rewritten ones, committed (or
+//!    staged) with the base snapshot as a requirement, so a concurrent change fails the
+//!    statement as a conflict instead of being lost.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{Column, Result, plan_err};
+use datafusion::datasource::provider_as_source;
+use datafusion::functions_aggregate::count::count;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan, col, lit, when};
+use datafusion::physical_plan::collect;
+use floe_catalog::SnapshotChange;
+
+use crate::error::to_df;
+use crate::frontend::Session;
+use crate::provider::FloeTable;
+use crate::scan::FILE_COLUMN;
+use crate::write::{delete_files, write_plan};
+
+/// The pieces of a DELETE/UPDATE input plan.
+struct Shape {
+    predicate: Option<Expr>,
+    /// UPDATE: one expression per table column (already cast to the column's type).
+    assignments: Option<Vec<Expr>>,
+}
+
+fn shape(input: &LogicalPlan, update: bool) -> Result<Shape> {
+    let (assignments, rest) = if update {
+        match input {
+            LogicalPlan::Projection(p) => (
+                Some(p.expr.iter().map(|e| e.clone().unalias()).collect()),
+                p.input.as_ref(),
+            ),
+            _ => return plan_err!("unexpected UPDATE plan shape"),
+        }
+    } else {
+        (None, input)
+    };
+    let predicate = match rest {
+        LogicalPlan::Filter(f) => match f.input.as_ref() {
+            LogicalPlan::TableScan(_) => Some(f.predicate.clone()),
+            _ => return plan_err!("unsupported DELETE/UPDATE form (only WHERE is supported)"),
+        },
+        LogicalPlan::TableScan(_) => None,
+        LogicalPlan::Limit(_) => return plan_err!("DELETE ... LIMIT is not supported"),
+        _ => return plan_err!("unsupported DELETE/UPDATE form (only WHERE is supported)"),
+    };
+    Ok(Shape {
+        predicate,
+        assignments,
+    })
+}
+
+/// Replaces the scan of the target table with a scan of `provider`.
+fn replace_scan(plan: &LogicalPlan, provider: Arc<FloeTable>) -> Result<LogicalPlan> {
+    plan.clone()
+        .transform_up(|node| match node {
+            LogicalPlan::TableScan(ts) => {
+                let scan = TableScan::try_new(
+                    ts.table_name.clone(),
+                    provider_as_source(provider.clone()),
+                    None,
+                    vec![],
+                    None,
+                )?;
+                Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+        .data()
+}
+
+impl Session {
+    async fn collect_plan(
+        &self,
+        plan: LogicalPlan,
+    ) -> Result<Vec<datafusion::arrow::array::RecordBatch>> {
+        let state = self.ctx.state();
+        let physical = state.create_physical_plan(&plan).await?;
+        collect(physical, self.ctx.task_ctx()).await
+    }
+
+    /// Matched row count per data file path.
+    async fn matches_per_file(
+        &self,
+        table: &FloeTable,
+        filter_input: &LogicalPlan,
+        predicate: &Expr,
+    ) -> Result<HashMap<String, u64>> {
+        let provider = Arc::new(table.with_file_column(None));
+        let scan = replace_scan(filter_input, provider)?;
+        let plan = LogicalPlanBuilder::from(scan)
+            .filter(predicate.clone())?
+            .aggregate(vec![col(FILE_COLUMN)], vec![count(lit(1)).alias("n")])?
+            .build()?;
+        let mut out = HashMap::new();
+        for batch in self.collect_plan(plan).await? {
+            let files = batch.column(0).as_string::<i32>();
+            let counts = batch.column(1).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                if !files.is_null(i) {
+                    out.insert(files.value(i).to_string(), counts.value(i) as u64);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs a DELETE or UPDATE on an Iceberg table; returns the affected row count.
+    pub(crate) async fn copy_on_write(
+        &self,
+        table: &FloeTable,
+        input: &LogicalPlan,
+        update: bool,
+    ) -> Result<u64> {
+        table.check_writable()?;
+        let Shape {
+            predicate,
+            assignments,
+        } = shape(input, update)?;
+        let catalog = &self.shared.engine.catalog;
+        let name = table.display_name();
+        let base = table.iceberg_table().clone();
+        let Some((files, has_deletes)) =
+            crate::scan::snapshot_files(&self.shared.engine, &base, table.snapshot_id()).await?
+        else {
+            return Ok(0); // empty table
+        };
+        if has_deletes {
+            return plan_err!(
+                "table '{name}' has row-level delete files (written by another engine), which floe cannot rewrite yet"
+            );
+        }
+        let record_counts: HashMap<String, u64> = files
+            .iter()
+            .map(|f| (f.file.file_path().to_string(), f.file.record_count()))
+            .collect();
+        // Which files the statement touches, and how many of their rows match.
+        let matched: HashMap<String, u64> = match &predicate {
+            Some(p) => {
+                let scan_only = match input {
+                    LogicalPlan::Projection(p) => p.input.as_ref().clone(),
+                    other => other.clone(),
+                };
+                let filter_input = match scan_only {
+                    LogicalPlan::Filter(f) => f.input.as_ref().clone(),
+                    other => other,
+                };
+                self.matches_per_file(table, &filter_input, p).await?
+            }
+            None => record_counts.clone(),
+        };
+        let affected: u64 = matched.values().sum();
+        if matched.is_empty() {
+            return Ok(0);
+        }
+        let fully: HashSet<String> = matched
+            .iter()
+            .filter(|(path, n)| !update && record_counts.get(*path) == Some(*n))
+            .map(|(p, _)| p.clone())
+            .collect();
+        let rewrite: HashSet<String> = matched
+            .keys()
+            .filter(|p| !fully.contains(*p))
+            .cloned()
+            .collect();
+
+        let mut added = Vec::new();
+        if !rewrite.is_empty() {
+            let provider = Arc::new(table.with_file_column(Some(Arc::new(rewrite.clone()))));
+            let scan_plan = match input {
+                LogicalPlan::Projection(p) => match p.input.as_ref() {
+                    LogicalPlan::Filter(f) => f.input.as_ref().clone(),
+                    other => other.clone(),
+                },
+                LogicalPlan::Filter(f) => f.input.as_ref().clone(),
+                other => other.clone(),
+            };
+            let scan = replace_scan(&scan_plan, provider)?;
+            let table_columns: Vec<Column> = table
+                .schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    let qualified = scan
+                        .schema()
+                        .qualified_field_with_unqualified_name(f.name())?;
+                    Ok(Column::from(qualified))
+                })
+                .collect::<Result<_>>()?;
+            let rows = match (&assignments, &predicate) {
+                (None, Some(p)) => LogicalPlanBuilder::from(scan)
+                    .filter(Expr::IsNotTrue(Box::new(p.clone())))?
+                    .project(table_columns.iter().map(|c| Expr::Column(c.clone())))?
+                    .build()?,
+                (None, None) => unreachable!("a DELETE without WHERE removes whole files"),
+                (Some(values), p) => {
+                    let mut exprs = Vec::with_capacity(values.len());
+                    for (value, column) in values.iter().zip(&table_columns) {
+                        let same = matches!(value, Expr::Column(c) if c.name == column.name);
+                        let e = match (same, p) {
+                            (true, _) => Expr::Column(column.clone()),
+                            (false, None) => value.clone(),
+                            (false, Some(p)) => when(p.clone(), value.clone())
+                                .otherwise(Expr::Column(column.clone()))?,
+                        };
+                        exprs.push(e.alias(column.name.clone()));
+                    }
+                    LogicalPlanBuilder::from(scan).project(exprs)?.build()?
+                }
+            };
+            let physical = self.ctx.state().create_physical_plan(&rows).await?;
+            let (files, _) = write_plan(&base, &name, physical, self.ctx.task_ctx()).await?;
+            added = files;
+        }
+        let change = SnapshotChange {
+            added: added.clone(),
+            removed: matched.keys().cloned().collect(),
+            ..Default::default()
+        };
+        let produced = match catalog.produce_snapshot(&base, change).await {
+            Ok(p) => p,
+            Err(e) => {
+                delete_files(&base, &added).await;
+                return Err(to_df(e));
+            }
+        };
+        if let Err(e) = self
+            .shared
+            .commit_or_stage(
+                table.ident(),
+                &base,
+                produced.requirements,
+                produced.updates,
+            )
+            .await
+        {
+            delete_files(&base, &added).await;
+            return Err(e);
+        }
+        Ok(affected)
+    }
+}

@@ -1,0 +1,416 @@
+//! The SQL front end: what the shell, `floe-slt` and embedders run SQL through.
+//!
+//! It splits scripts into statements, handles floe's extensions (time-travel clauses,
+//! transactions, `CALL`, Iceberg DDL, copy-on-write DML) and hands everything else to
+//! DataFusion unchanged. No version clause ever reaches DataFusion unresolved.
+
+pub mod split;
+pub mod time_travel;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::common::{Result, plan_err};
+use datafusion::datasource::source_as_provider;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{ObjectType, SchemaName, Statement};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use futures::StreamExt;
+
+use crate::engine::Engine;
+use crate::provider::FloeTable;
+use crate::provider::{count_batch, count_schema};
+use crate::session::{SessionOptions, SessionShared, build_context};
+use time_travel::{VersionValue, find_clauses, literal_value, rewrite, to_spec};
+
+/// What one statement produced: a schema and a stream of batches.
+pub struct StatementOutput {
+    /// Result schema (empty for statements without a result).
+    pub schema: SchemaRef,
+    /// The rows.
+    pub stream: SendableRecordBatchStream,
+}
+
+impl StatementOutput {
+    fn empty() -> Self {
+        let schema = Arc::new(Schema::empty());
+        Self {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::empty(),
+            )),
+        }
+    }
+
+    fn batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        let stream = futures::stream::iter(batches.into_iter().map(Ok));
+        Self {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        }
+    }
+
+    fn count(n: u64) -> Result<Self> {
+        Ok(Self::batches(count_schema(), vec![count_batch(n)?]))
+    }
+
+    /// Collects every batch.
+    pub async fn collect(mut self) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        while let Some(b) = self.stream.next().await {
+            out.push(b?);
+        }
+        Ok(out)
+    }
+}
+
+/// A SQL session on a warehouse.
+pub struct Session {
+    pub(crate) ctx: SessionContext,
+    pub(crate) shared: Arc<SessionShared>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A new session over `engine`.
+    pub fn new(engine: Arc<Engine>, options: SessionOptions) -> Result<Self> {
+        let shared = SessionShared::new(engine);
+        let ctx = build_context(&shared, &options)?;
+        Ok(Self { ctx, shared })
+    }
+
+    /// The DataFusion context (for registering functions, tables, options).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The warehouse.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.shared.engine
+    }
+
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.shared.in_transaction()
+    }
+
+    /// Runs a script (one or more statements) and collects the last statement's rows.
+    pub async fn sql(&self, script: &str) -> Result<Vec<RecordBatch>> {
+        let mut last = Vec::new();
+        for stmt in split::split_statements(script) {
+            last = self.execute(&stmt.text).await?.collect().await?;
+        }
+        Ok(last)
+    }
+
+    /// Runs one statement (text without the trailing `;`).
+    pub async fn execute(&self, sql: &str) -> Result<StatementOutput> {
+        let keyword = split::leading_keyword(sql);
+        match keyword.as_str() {
+            "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" => {
+                return self.transaction_statement(sql, &keyword).await;
+            }
+            "CALL" => return self.call(sql).await,
+            _ => {}
+        }
+        // Time travel: resolve each clause's value, then rewrite to synthetic names.
+        let clauses = find_clauses(sql)?;
+        let mut resolved = Vec::with_capacity(clauses.len());
+        for c in clauses {
+            let value = match literal_value(&c.value_text) {
+                Some(v) => v,
+                None => self.evaluate_version_value(&c.value_text).await?,
+            };
+            let spec = to_spec(&c, value)?;
+            resolved.push((c, spec));
+        }
+        let sql = if resolved.is_empty() {
+            sql.to_string()
+        } else {
+            rewrite(sql, &resolved)
+        };
+        let (sql, extras) = if keyword == "CREATE" {
+            crate::ddl::extract_create_extras(&sql)?
+        } else {
+            (sql, Default::default())
+        };
+        let dialect = GenericDialect {};
+        let mut statements = DFParserBuilder::new(sql.as_str())
+            .with_dialect(&dialect)
+            .with_recursion_limit(self.recursion_limit())
+            .build()?
+            .parse_statements()?;
+        if statements.len() != 1 {
+            return plan_err!("expected one statement, found {}", statements.len());
+        }
+        let Some(statement) = statements.pop_front() else {
+            return Ok(StatementOutput::empty());
+        };
+        let _view = self.shared.begin_statement()?;
+        if let DFStatement::Statement(s) = &statement
+            && let Some(out) = self.floe_statement(s, &extras).await?
+        {
+            return Ok(out);
+        }
+        if extras.partitioned_by.is_some() {
+            return plan_err!(
+                "PARTITIONED BY is only supported for Iceberg tables in the floe catalog"
+            );
+        }
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(statement).await?;
+        if let LogicalPlan::Dml(dml) = &plan
+            && matches!(dml.op, WriteOp::Delete | WriteOp::Update)
+            && let Ok(provider) = source_as_provider(&dml.target)
+            && let Some(table) = provider.as_any().downcast_ref::<FloeTable>()
+        {
+            let n = self
+                .copy_on_write(table, &dml.input, dml.op == WriteOp::Update)
+                .await?;
+            return StatementOutput::count(n);
+        }
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let stream = df.execute_stream().await?;
+        Ok(StatementOutput { schema, stream })
+    }
+
+    fn recursion_limit(&self) -> usize {
+        self.ctx
+            .state()
+            .config()
+            .options()
+            .sql_parser
+            .recursion_limit
+    }
+
+    /// Statements floe runs itself; `None` hands the statement to DataFusion.
+    async fn floe_statement(
+        &self,
+        s: &Statement,
+        extras: &crate::ddl::CreateExtras,
+    ) -> Result<Option<StatementOutput>> {
+        match s {
+            Statement::CreateTable(ct) if !ct.external => {
+                let name = self.table_name(&ct.name)?;
+                if !self.is_floe(&name.catalog) {
+                    crate::ddl::check_not_floe_only(extras, &name.catalog)?;
+                    return Ok(None);
+                }
+                let rows = self.create_table(ct, extras).await?;
+                Ok(Some(if ct.query.is_some() {
+                    StatementOutput::count(rows)?
+                } else {
+                    StatementOutput::empty()
+                }))
+            }
+            Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => {
+                let name = match schema_name {
+                    SchemaName::Simple(n) | SchemaName::NamedAuthorization(n, _) => n,
+                    SchemaName::UnnamedAuthorization(_) => return Ok(None),
+                };
+                let (catalog, _) = self.schema_name(name)?;
+                if !self.is_floe(&catalog) {
+                    return Ok(None);
+                }
+                self.create_schema(name, *if_not_exists, Default::default())
+                    .await?;
+                Ok(Some(StatementOutput::empty()))
+            }
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                cascade,
+                purge,
+                ..
+            } => match object_type {
+                ObjectType::Table => {
+                    let mut floe = 0;
+                    for n in names {
+                        if self.is_floe(&self.table_name(n)?.catalog) {
+                            floe += 1;
+                        }
+                    }
+                    if floe == 0 {
+                        return Ok(None);
+                    }
+                    if floe != names.len() {
+                        return plan_err!(
+                            "DROP TABLE cannot mix floe tables and tables of other catalogs"
+                        );
+                    }
+                    self.drop_tables(names, *if_exists, *purge).await?;
+                    Ok(Some(StatementOutput::empty()))
+                }
+                ObjectType::Schema => {
+                    let [name] = names.as_slice() else {
+                        return plan_err!("DROP SCHEMA takes one schema");
+                    };
+                    let (catalog, _) = self.schema_name(name)?;
+                    if !self.is_floe(&catalog) {
+                        return Ok(None);
+                    }
+                    self.drop_schema(name, *if_exists, *cascade).await?;
+                    Ok(Some(StatementOutput::empty()))
+                }
+                _ => Ok(None),
+            },
+            Statement::AlterTable(alter) => {
+                let name = self.table_name(&alter.name)?;
+                if !self.is_floe(&name.catalog) {
+                    return Ok(None);
+                }
+                self.alter_table(alter).await?;
+                Ok(Some(StatementOutput::empty()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Evaluates a non-literal version value (e.g. `now() - INTERVAL '1' DAY`).
+    async fn evaluate_version_value(&self, text: &str) -> Result<VersionValue> {
+        use datafusion::arrow::array::Array;
+        use datafusion::arrow::datatypes::{DataType, TimeUnit};
+        let batches = self
+            .ctx
+            .sql(&format!("SELECT {text}"))
+            .await?
+            .collect()
+            .await?;
+        let Some(batch) = batches
+            .first()
+            .filter(|b| b.num_rows() == 1 && b.num_columns() == 1)
+        else {
+            return plan_err!("the time-travel value '{text}' must be one constant");
+        };
+        let column = batch.column(0);
+        if column.is_null(0) {
+            return plan_err!("the time-travel value '{text}' is NULL");
+        }
+        let value = datafusion::common::ScalarValue::try_from_array(column, 0)?;
+        Ok(match column.data_type() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64 => {
+                let v = value.cast_to(&DataType::Int64)?;
+                match v {
+                    datafusion::common::ScalarValue::Int64(Some(n)) => VersionValue::Integer(n),
+                    _ => return plan_err!("the time-travel value '{text}' is not a number"),
+                }
+            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                VersionValue::Text(value.to_string())
+            }
+            DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => {
+                let v = value.cast_to(&DataType::Timestamp(TimeUnit::Millisecond, None))?;
+                match v {
+                    datafusion::common::ScalarValue::TimestampMillisecond(Some(ms), _) => {
+                        VersionValue::TimestampMs(ms)
+                    }
+                    _ => return plan_err!("the time-travel value '{text}' is not a timestamp"),
+                }
+            }
+            other => {
+                return plan_err!(
+                    "the time-travel value '{text}' has type {other}; use a snapshot id, a name or a timestamp"
+                );
+            }
+        })
+    }
+
+    async fn transaction_statement(&self, sql: &str, keyword: &str) -> Result<StatementOutput> {
+        let words: Vec<String> = sql
+            .split_whitespace()
+            .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        match (keyword, words.as_slice()) {
+            ("BEGIN", ["BEGIN"] | ["BEGIN", "TRANSACTION" | "WORK"])
+            | ("START", ["START", "TRANSACTION"]) => {
+                self.begin()?;
+            }
+            ("COMMIT" | "END", ["COMMIT" | "END"] | ["COMMIT" | "END", "TRANSACTION" | "WORK"]) => {
+                self.commit(None, None).await?;
+            }
+            (
+                "ROLLBACK" | "ABORT",
+                ["ROLLBACK" | "ABORT"] | ["ROLLBACK" | "ABORT", "TRANSACTION" | "WORK"],
+            ) => {
+                self.rollback()?;
+            }
+            _ => return plan_err!("unsupported transaction statement '{sql}'"),
+        }
+        Ok(StatementOutput::empty())
+    }
+
+    /// `BEGIN`: starts staging.
+    pub fn begin(&self) -> Result<()> {
+        let mut txn = self.shared.txn.lock();
+        if txn.is_some() {
+            return plan_err!("a transaction is already open; COMMIT or ROLLBACK it first");
+        }
+        *txn = Some(Default::default());
+        Ok(())
+    }
+
+    /// `ROLLBACK`: discards staged changes (their files become orphans).
+    pub fn rollback(&self) -> Result<()> {
+        if self.shared.txn.lock().take().is_none() {
+            return plan_err!("there is no open transaction to roll back");
+        }
+        Ok(())
+    }
+
+    /// `COMMIT` (unnamed) or `CALL release(name)` inside a transaction: publishes every
+    /// staged table in one catalog transaction.
+    pub async fn commit(
+        &self,
+        name: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<Option<floe_catalog::ReleaseRecord>> {
+        let Some(txn) = self.shared.txn.lock().take() else {
+            return plan_err!("there is no open transaction to commit");
+        };
+        let commits = txn.commits();
+        if commits.is_empty() && name.is_none() {
+            return Ok(None);
+        }
+        if commits.is_empty() {
+            // A named release of nothing staged records nothing; make that explicit.
+            return plan_err!("the transaction changed no table, so there is nothing to release");
+        }
+        let published = self
+            .shared
+            .engine
+            .catalog
+            .publish_release(name, message, commits)
+            .await
+            .map_err(crate::error::to_df)?;
+        Ok(published.release)
+    }
+
+    async fn call(&self, sql: &str) -> Result<StatementOutput> {
+        crate::procedures::call(self, sql).await
+    }
+}

@@ -1,0 +1,210 @@
+//! [`FloeSchemaProvider`]: the tables of one Iceberg namespace.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::common::{Result, exec_err};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::TableType;
+use iceberg::{NamespaceIdent, TableIdent};
+
+use super::{FloeTable, schema_name};
+use crate::error::to_df;
+use crate::frontend::time_travel::{VersionSpec, decode};
+use crate::session::SessionShared;
+
+/// One namespace as a DataFusion schema. Live: every call reads the catalog (or, while
+/// a statement is planned, the statement's catalog snapshot).
+#[derive(Debug)]
+pub struct FloeSchemaProvider {
+    shared: Arc<SessionShared>,
+    namespace: NamespaceIdent,
+    name: String,
+}
+
+impl FloeSchemaProvider {
+    /// A provider for `namespace` in one session.
+    pub fn new(shared: Arc<SessionShared>, namespace: NamespaceIdent) -> Self {
+        let name = schema_name(&namespace);
+        Self {
+            shared,
+            namespace,
+            name,
+        }
+    }
+
+    fn ident(&self, table: &str) -> TableIdent {
+        TableIdent::new(self.namespace.clone(), table.to_string())
+    }
+
+    async fn versioned(
+        &self,
+        table: &str,
+        spec: VersionSpec,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        let ident = self.ident(table);
+        let catalog = &self.shared.engine.catalog;
+        if !catalog.contains_table(&ident) {
+            if self
+                .shared
+                .local
+                .contains_key(&(self.name.clone(), table.to_string()))
+            {
+                return exec_err!(
+                    "time travel needs an Iceberg table; '{}.{table}' is not one",
+                    self.name
+                );
+            }
+            return Ok(None);
+        }
+        let version = match &spec {
+            VersionSpec::Snapshot(id) => catalog.metadata_at_snapshot(&ident, *id).await,
+            VersionSpec::Ref(name) => catalog.resolve_ref(&ident, name).await,
+            VersionSpec::Timestamp(ms) => catalog.snapshot_as_of(&ident, *ms).await,
+        }
+        .map_err(to_df)?;
+        let description = match &spec {
+            VersionSpec::Snapshot(id) => format!("snapshot {id}"),
+            VersionSpec::Ref(name) => format!("version '{name}'"),
+            VersionSpec::Timestamp(ms) => format!("timestamp {ms}"),
+        };
+        Ok(Some(Arc::new(FloeTable::new(
+            self.shared.clone(),
+            ident,
+            version.table,
+            version.snapshot_id,
+            version.schema,
+            Some(description),
+        )?)))
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for FloeSchemaProvider {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .shared
+            .engine
+            .catalog
+            .tables(&self.namespace)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        for entry in self.shared.local.iter() {
+            if entry.key().0 == self.name {
+                names.push(entry.key().1.clone());
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(local) = self
+            .shared
+            .local
+            .get(&(self.name.clone(), name.to_string()))
+        {
+            return Ok(Some(local.value().clone()));
+        }
+        if let Some((table, spec)) = decode(name) {
+            return self.versioned(table, spec).await;
+        }
+        let ident = self.ident(name);
+        let Some(table) = self.shared.resolve(&ident).await? else {
+            return Ok(None);
+        };
+        let snapshot_id = table.metadata().current_snapshot_id();
+        let schema = table.metadata().current_schema().clone();
+        Ok(Some(Arc::new(FloeTable::new(
+            self.shared.clone(),
+            ident,
+            table,
+            snapshot_id,
+            schema,
+            None,
+        )?)))
+    }
+
+    /// Answered from the catalog listing, without loading the table (SHOW TABLES and
+    /// information_schema.tables ask this for every table).
+    async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
+        if let Some(local) = self
+            .shared
+            .local
+            .get(&(self.name.clone(), name.to_string()))
+        {
+            return Ok(Some(local.table_type()));
+        }
+        Ok(self
+            .shared
+            .engine
+            .catalog
+            .contains_table(&self.ident(name))
+            .then_some(TableType::Base))
+    }
+
+    /// Session-local registration of non-Iceberg tables (external tables, views). A
+    /// plain DataFusion `CREATE TABLE` (an in-memory table) is refused: in a floe schema
+    /// tables are Iceberg tables, created through floe's front end.
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        if table.as_any().downcast_ref::<MemTable>().is_some() {
+            return exec_err!(
+                "cannot create in-memory table '{name}' in floe schema '{}': run CREATE TABLE through floe (Floe::sql or the floe shell) to create an Iceberg table",
+                self.name
+            );
+        }
+        if table.as_any().downcast_ref::<FloeTable>().is_some() {
+            return exec_err!(
+                "cannot register an Iceberg table under another name; use ALTER TABLE ... RENAME TO"
+            );
+        }
+        if self
+            .shared
+            .engine
+            .catalog
+            .contains_table(&self.ident(&name))
+        {
+            return exec_err!("table '{}.{name}' already exists", self.name);
+        }
+        Ok(self.shared.local.insert((self.name.clone(), name), table))
+    }
+
+    /// Drops a session-local table, or (reached by DROP TABLE through a plain DataFusion
+    /// context) unregisters an Iceberg table without deleting its files.
+    fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some((_, t)) = self
+            .shared
+            .local
+            .remove(&(self.name.clone(), name.to_string()))
+        {
+            return Ok(Some(t));
+        }
+        let ident = self.ident(name);
+        let catalog = &self.shared.engine.catalog;
+        if !catalog.contains_table(&ident) {
+            return Ok(None);
+        }
+        catalog.drop_blocking(&ident).map_err(to_df)?;
+        Ok(None)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.shared
+            .local
+            .contains_key(&(self.name.clone(), name.to_string()))
+            || self.shared.engine.catalog.contains_table(&self.ident(name))
+    }
+}

@@ -1,0 +1,371 @@
+//! [`FloeTable`]: one version of an Iceberg table as a DataFusion table, and
+//! [`InsertExec`], the plan node that writes and commits `INSERT`s.
+
+use std::any::Any;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use floe_catalog::SnapshotChange;
+use iceberg::TableIdent;
+use iceberg::arrow::schema_to_arrow_schema;
+use iceberg::spec::SchemaRef as IcebergSchemaRef;
+use iceberg::table::Table;
+
+use crate::error::{catalog_error, iceberg_to_df, to_df};
+use crate::scan::{ScanRequest, plan_scan, snapshot_files};
+use crate::session::SessionShared;
+use crate::write::{delete_files, write_plan};
+
+/// A table version as DataFusion sees it. Scans read exactly this version; writes are
+/// made against it and fail as a conflict if the table moved meanwhile (appends retry).
+#[derive(Debug, Clone)]
+pub struct FloeTable {
+    pub(crate) shared: Arc<SessionShared>,
+    pub(crate) ident: TableIdent,
+    pub(crate) table: Table,
+    pub(crate) snapshot_id: Option<i64>,
+    pub(crate) iceberg_schema: IcebergSchemaRef,
+    pub(crate) schema: SchemaRef,
+    /// Set for time-travel versions, which are read-only.
+    pub(crate) version: Option<String>,
+    pub(crate) with_file_column: bool,
+    pub(crate) only_files: Option<Arc<HashSet<String>>>,
+}
+
+impl FloeTable {
+    /// A provider for `table` read at `snapshot_id` with `schema`.
+    pub fn new(
+        shared: Arc<SessionShared>,
+        ident: TableIdent,
+        table: Table,
+        snapshot_id: Option<i64>,
+        iceberg_schema: IcebergSchemaRef,
+        version: Option<String>,
+    ) -> Result<Self> {
+        let schema = Arc::new(schema_to_arrow_schema(&iceberg_schema).map_err(iceberg_to_df)?);
+        Ok(Self {
+            shared,
+            ident,
+            table,
+            snapshot_id,
+            iceberg_schema,
+            schema,
+            version,
+            with_file_column: false,
+            only_files: None,
+        })
+    }
+
+    /// The table's identifier.
+    pub fn ident(&self) -> &TableIdent {
+        &self.ident
+    }
+
+    /// The iceberg table (metadata) this provider reads.
+    pub fn iceberg_table(&self) -> &Table {
+        &self.table
+    }
+
+    /// The Iceberg schema this version is read with.
+    pub fn iceberg_schema(&self) -> &IcebergSchemaRef {
+        &self.iceberg_schema
+    }
+
+    /// The snapshot read (`None`: empty table).
+    pub fn snapshot_id(&self) -> Option<i64> {
+        self.snapshot_id
+    }
+
+    /// Display name, `ns.table`.
+    pub fn display_name(&self) -> String {
+        floe_catalog::ident::table_display(&self.ident)
+    }
+
+    /// The same version with the row's data file path as an extra last column,
+    /// optionally restricted to some files (for copy-on-write DML).
+    pub fn with_file_column(&self, only: Option<Arc<HashSet<String>>>) -> Self {
+        Self {
+            with_file_column: true,
+            only_files: only,
+            ..self.clone()
+        }
+    }
+
+    /// Refuses writes to time-travel versions.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if let Some(v) = &self.version {
+            return plan_err!(
+                "cannot write to table '{}' at {v}: time-travel versions are read-only",
+                self.display_name()
+            );
+        }
+        if self.shared.engine.catalog.is_read_only() {
+            return plan_err!(
+                "cannot write to table '{}': the warehouse is open read-only",
+                self.display_name()
+            );
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TableProvider for FloeTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        crate::scan::output_schema(&self.schema, self.with_file_column)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let files = snapshot_files(&self.shared.engine, &self.table, self.snapshot_id).await?;
+        let name = self.display_name();
+        plan_scan(
+            state,
+            ScanRequest {
+                table: &name,
+                schema: &self.schema,
+                files,
+                with_file_column: self.with_file_column,
+                only_files: self.only_files.as_deref(),
+            },
+            projection,
+            filters,
+            limit,
+        )
+        .await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.check_writable()?;
+        let overwrite = match insert_op {
+            InsertOp::Append => false,
+            InsertOp::Overwrite => true,
+            InsertOp::Replace => {
+                return plan_err!(
+                    "REPLACE INTO is not supported for Iceberg table '{}'; use INSERT INTO, INSERT OVERWRITE or UPDATE",
+                    self.display_name()
+                );
+            }
+        };
+        Ok(Arc::new(InsertExec::new(self.clone(), input, overwrite)))
+    }
+}
+
+/// The one-column `count` schema DML statements return.
+pub fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
+}
+
+/// A one-row `count` batch.
+pub fn count_batch(n: u64) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_new(
+        count_schema(),
+        vec![Arc::new(UInt64Array::from(vec![n]))],
+    )?)
+}
+
+/// Writes its input into new data files of the table, then commits one `append` (or,
+/// for INSERT OVERWRITE, `overwrite`) snapshot — or stages it inside a transaction.
+/// Runs when executed (never at planning, so EXPLAIN writes nothing). Returns the row
+/// count.
+#[derive(Debug)]
+pub struct InsertExec {
+    table: FloeTable,
+    input: Arc<dyn ExecutionPlan>,
+    overwrite: bool,
+    properties: Arc<PlanProperties>,
+}
+
+impl InsertExec {
+    fn new(table: FloeTable, input: Arc<dyn ExecutionPlan>, overwrite: bool) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(count_schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        Self {
+            table,
+            input,
+            overwrite,
+            properties,
+        }
+    }
+}
+
+impl DisplayAs for InsertExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "InsertExec: table={}, op={}",
+            self.table.display_name(),
+            if self.overwrite {
+                "overwrite"
+            } else {
+                "append"
+            }
+        )
+    }
+}
+
+/// Appends commute, so a lost race is retried against the new head this many times.
+const APPEND_RETRIES: usize = 8;
+
+async fn run_insert(
+    table: FloeTable,
+    input: Arc<dyn ExecutionPlan>,
+    overwrite: bool,
+    ctx: Arc<TaskContext>,
+) -> Result<u64> {
+    let name = table.display_name();
+    let shared = table.shared.clone();
+    // Inside a transaction, write against the session's staged view of the table.
+    let base = shared
+        .resolve(&table.ident)
+        .await?
+        .unwrap_or_else(|| table.table.clone());
+    let (files, rows) = write_plan(&base, &name, input, ctx).await?;
+    if files.is_empty() && !overwrite {
+        return Ok(0);
+    }
+    let catalog = &shared.engine.catalog;
+    let mut base = base;
+    let mut attempt = 0;
+    loop {
+        let change = SnapshotChange {
+            added: files.clone(),
+            remove_all: overwrite,
+            ..Default::default()
+        };
+        let produced = match catalog.produce_snapshot(&base, change).await {
+            Ok(p) => p,
+            Err(e) => {
+                delete_files(&base, &files).await;
+                return Err(to_df(e));
+            }
+        };
+        match shared
+            .commit_or_stage(&table.ident, &base, produced.requirements, produced.updates)
+            .await
+        {
+            Ok(_) => return Ok(rows),
+            Err(e) => {
+                let retryable = catalog_error(&e).is_some_and(|c| c.is_retryable());
+                if retryable && !overwrite && !shared.in_transaction() && attempt < APPEND_RETRIES {
+                    attempt += 1;
+                    base = catalog.table(&table.ident).await.map_err(to_df)?;
+                    if base.metadata().uuid() != table.table.metadata().uuid() {
+                        delete_files(&base, &files).await;
+                        return exec_err!(
+                            "table '{name}' was dropped and re-created while the INSERT ran"
+                        );
+                    }
+                    continue;
+                }
+                delete_files(&base, &files).await;
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl ExecutionPlan for InsertExec {
+    fn name(&self) -> &'static str {
+        "InsertExec"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(input) = children.into_iter().next() else {
+            return exec_err!("InsertExec needs one input");
+        };
+        Ok(Arc::new(Self::new(
+            self.table.clone(),
+            input,
+            self.overwrite,
+        )))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return exec_err!("InsertExec has one partition, not {partition}");
+        }
+        let fut = run_insert(
+            self.table.clone(),
+            self.input.clone(),
+            self.overwrite,
+            context,
+        );
+        let stream = futures::stream::once(async move { fut.await.and_then(count_batch) });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            count_schema(),
+            stream,
+        )))
+    }
+}
