@@ -103,6 +103,32 @@ fn builder(table: &Table, props: WriterProperties) -> Result<Builder> {
     Ok(DataFileWriterBuilder::new(rolling))
 }
 
+/// DataFusion plans `INSERT ... VALUES` with the table's nullability, so a NULL in a NOT
+/// NULL column fails inside the VALUES node with Arrow's message naming `columnN`; say
+/// which table column it is instead.
+pub fn explain_input_error(
+    e: datafusion::error::DataFusionError,
+    target: &SchemaRef,
+    table: &str,
+) -> datafusion::error::DataFusionError {
+    let text = e.to_string();
+    let marker = "is declared as non-nullable but contains null values";
+    if let Some(pos) = text.find(marker) {
+        let before = &text[..pos];
+        let name = before.rsplit('\'').nth(1).unwrap_or_default();
+        let column = name
+            .strip_prefix("column")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| target.fields().get(n.wrapping_sub(1)))
+            .map(|f| f.name().clone())
+            .unwrap_or_else(|| name.to_string());
+        return datafusion::error::DataFusionError::Execution(format!(
+            "NULL value in column '{column}' of table '{table}', which is NOT NULL"
+        ));
+    }
+    e
+}
+
 /// Casts `batch` to the table's Arrow schema (same columns, same order) and rejects NULLs
 /// in required columns with an error naming the column.
 fn conform(batch: &RecordBatch, target: &SchemaRef, table: &str) -> Result<RecordBatch> {
@@ -201,7 +227,8 @@ async fn write_stream(
     if spec.is_unpartitioned() {
         let mut writer = builder.build(None).await.map_err(iceberg_to_df)?;
         while let Some(batch) = stream.next().await {
-            let batch = conform(&batch?, &target, table_name)?;
+            let batch = batch.map_err(|e| explain_input_error(e, &target, table_name))?;
+            let batch = conform(&batch, &target, table_name)?;
             if batch.num_rows() == 0 {
                 continue;
             }
@@ -218,7 +245,8 @@ async fn write_stream(
         .map_err(iceberg_to_df)?;
         let mut writer = FanoutWriter::new(builder);
         while let Some(batch) = stream.next().await {
-            let batch = conform(&batch?, &target, table_name)?;
+            let batch = batch.map_err(|e| explain_input_error(e, &target, table_name))?;
+            let batch = conform(&batch, &target, table_name)?;
             if batch.num_rows() == 0 {
                 continue;
             }

@@ -180,9 +180,24 @@ impl Session {
                 .await?;
             return StatementOutput::count(n);
         }
-        let df = self.ctx.execute_logical_plan(plan).await?;
+        // Errors of INSERTs into Iceberg tables are reworded to name the table's columns.
+        let insert_target = match &plan {
+            LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => {
+                source_as_provider(&dml.target).ok().and_then(|p| {
+                    p.as_any()
+                        .downcast_ref::<FloeTable>()
+                        .map(|t| (t.schema.clone(), t.display_name()))
+                })
+            }
+            _ => None,
+        };
+        let explain = |e| match &insert_target {
+            Some((schema, name)) => crate::write::explain_input_error(e, schema, name),
+            None => e,
+        };
+        let df = self.ctx.execute_logical_plan(plan).await.map_err(explain)?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let stream = df.execute_stream().await?;
+        let stream = df.execute_stream().await.map_err(explain)?;
         Ok(StatementOutput { schema, stream })
     }
 

@@ -31,6 +31,38 @@ use crate::scan::{ScanRequest, plan_scan, snapshot_files};
 use crate::session::SessionShared;
 use crate::write::{delete_files, write_plan};
 
+/// The Arrow schema DataFusion sees: top-level fields keep their Iceberg field id (scans
+/// match file columns by it); nested fields drop theirs, because Arrow compares nested
+/// field metadata as part of the type and DataFusion's casts do not produce it.
+pub fn dataframe_schema(iceberg_arrow: &Schema) -> SchemaRef {
+    fn strip(dt: &DataType) -> DataType {
+        let field = |f: &Field| {
+            Arc::new(
+                f.clone()
+                    .with_data_type(strip(f.data_type()))
+                    .with_metadata(Default::default()),
+            )
+        };
+        match dt {
+            DataType::List(f) => DataType::List(field(f)),
+            DataType::LargeList(f) => DataType::LargeList(field(f)),
+            DataType::FixedSizeList(f, n) => DataType::FixedSizeList(field(f), *n),
+            DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
+            DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+            other => other.clone(),
+        }
+    }
+    let fields: Vec<Field> = iceberg_arrow
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(strip(f.data_type())))
+        .collect();
+    Arc::new(Schema::new_with_metadata(
+        fields,
+        iceberg_arrow.metadata().clone(),
+    ))
+}
+
 /// A table version as DataFusion sees it. Scans read exactly this version; writes are
 /// made against it and fail as a conflict if the table moved meanwhile (appends retry).
 #[derive(Debug, Clone)]
@@ -57,7 +89,8 @@ impl FloeTable {
         iceberg_schema: IcebergSchemaRef,
         version: Option<String>,
     ) -> Result<Self> {
-        let schema = Arc::new(schema_to_arrow_schema(&iceberg_schema).map_err(iceberg_to_df)?);
+        let schema =
+            dataframe_schema(&schema_to_arrow_schema(&iceberg_schema).map_err(iceberg_to_df)?);
         Ok(Self {
             shared,
             ident,

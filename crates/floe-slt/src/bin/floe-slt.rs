@@ -1,0 +1,61 @@
+//! `floe-slt [--warehouse DIR] [--complete] PATH...`: runs sqllogictest files through
+//! floe's front end. Prints one line per file and a summary; exits 0 only if all pass.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Run sqllogictest (.slt) files through floe's SQL front end.
+#[derive(Parser, Debug)]
+#[command(name = "floe-slt", version, about)]
+struct Args {
+    /// Run every file against this warehouse (default: a fresh temporary warehouse per file).
+    #[arg(long, value_name = "DIR")]
+    warehouse: Option<PathBuf>,
+    /// Rewrite the expected results in the files from the actual output.
+    #[arg(long)]
+    complete: bool,
+    /// Make DataFusion's in-memory catalog the default (floe stays reachable as `floe`).
+    #[arg(long)]
+    datafusion_default: bool,
+    /// .slt files or directories (searched recursively).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = floe_slt::Options {
+        warehouse: args.warehouse,
+        complete: args.complete,
+        floe_is_default: !args.datafusion_default,
+        ..Default::default()
+    };
+    let summary = runtime.block_on(floe_slt::run_paths(&args.paths, &options));
+    for f in &summary.files {
+        let secs = f.elapsed.as_secs_f64();
+        match &f.error {
+            None => println!("ok    {} ({secs:.2}s)", f.path.display()),
+            Some(e) => {
+                println!("FAIL  {} ({secs:.2}s)", f.path.display());
+                for line in e.lines() {
+                    println!("      {line}");
+                }
+            }
+        }
+    }
+    println!("{} passed, {} failed", summary.passed, summary.failed);
+    if summary.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
