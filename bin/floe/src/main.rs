@@ -1,1 +1,242 @@
-fn main() {}
+//! `floe [OPTIONS] [WAREHOUSE]` — the floe shell.
+//!
+//! A thin binary over the `floe` library: argument parsing, the interactive editor,
+//! result printing and backslash meta-commands. SQL goes through exactly the same front
+//! end as embedders and `floe-slt` use.
+
+mod helper;
+mod print;
+mod repl;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use floe::{Floe, OpenOptions, Session};
+use futures::StreamExt;
+use print::{Format, Printer};
+
+/// The floe shell: SQL on an embedded Apache Iceberg warehouse.
+///
+/// Without WAREHOUSE, a transient in-memory warehouse is used. With -c or -f (or piped
+/// input), statements run in order and the first error ends the run with exit code 1.
+#[derive(Parser, Debug)]
+#[command(name = "floe", version, about, long_about = None)]
+struct Args {
+    /// Warehouse directory (created if missing). Omit for an in-memory warehouse.
+    #[arg(value_name = "WAREHOUSE")]
+    warehouse: Option<PathBuf>,
+    /// Run SQL (may be given several times), then exit.
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    commands: Vec<String>,
+    /// Run a script file (may be given several times), then exit.
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table", value_name = "FMT")]
+    format: Format,
+    /// Rows shown in table and markdown format (0 = all).
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    maxrows: usize,
+    /// Open the warehouse without write access.
+    #[arg(long)]
+    read_only: bool,
+    /// No banner and no timing.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Shell state shared by the non-interactive runner and the REPL.
+pub struct Shell {
+    pub floe: Floe,
+    pub format: Format,
+    pub maxrows: usize,
+    pub timing: bool,
+    pub interactive: bool,
+}
+
+/// One readable line for any error (no Debug dumps, no backtraces).
+pub fn error_line(e: &datafusion::error::DataFusionError) -> String {
+    floe::display_error(e)
+}
+
+impl Shell {
+    fn session(&self) -> &Session {
+        self.floe.session()
+    }
+
+    /// Runs one statement and prints its result to `out`.
+    pub async fn run_statement(&self, sql: &str, out: &mut dyn Write) -> Result<(), String> {
+        let start = Instant::now();
+        let progress = (self.interactive && std::io::stderr().is_terminal()).then(|| {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} running {elapsed} (Ctrl-C cancels)",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                loop {
+                    bar.tick();
+                    tokio::time::sleep(Duration::from_millis(120)).await;
+                }
+            })
+        });
+        let result = self.execute_and_print(sql, out).await;
+        if let Some(p) = progress {
+            p.abort();
+            if start.elapsed() > Duration::from_secs(1) {
+                eprint!("\r\x1b[2K");
+            }
+        }
+        let rows = result?;
+        if self.timing && self.interactive {
+            let secs = start.elapsed().as_secs_f64();
+            let _ = writeln!(out, "{rows} row(s) in {secs:.3}s");
+        }
+        Ok(())
+    }
+
+    async fn execute_and_print(&self, sql: &str, out: &mut dyn Write) -> Result<usize, String> {
+        let output = self
+            .session()
+            .execute(sql)
+            .await
+            .map_err(|e| error_line(&e))?;
+        let mut stream = output.stream;
+        if output.schema.fields().is_empty() {
+            while let Some(b) = stream.next().await {
+                b.map_err(|e| error_line(&e))?;
+            }
+            return Ok(0);
+        }
+        let mut printer = Printer::new(out, self.format, output.schema.clone(), self.maxrows)
+            .map_err(|e| error_line(&e))?;
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(|e| error_line(&e))?;
+            printer.batch(&b).map_err(|e| error_line(&e))?;
+        }
+        printer.finish().map_err(|e| error_line(&e))
+    }
+
+    /// Runs a script statement by statement; stops at the first error.
+    pub async fn run_script(&mut self, script: &str, out: &mut dyn Write) -> Result<(), String> {
+        for stmt in floe::floe_sql::frontend::split::split_statements(script) {
+            let text = stmt.text.trim();
+            if text.starts_with('\\') {
+                repl::meta_command(self, text, out).await?;
+                continue;
+            }
+            self.run_statement(text, out).await?;
+        }
+        Ok(())
+    }
+}
+
+fn main() -> ExitCode {
+    // Never a Rust panic message with a backtrace: one line, and the process survives
+    // where it can (statements run in tasks).
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        eprintln!("Error: internal error: {msg}");
+    }));
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = run(args, &runtime);
+    // Close the catalog cleanly (redb) before exiting.
+    drop(runtime);
+    code
+}
+
+fn run(args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
+    let stdin_is_tty = std::io::stdin().is_terminal();
+    let non_interactive = !args.commands.is_empty() || !args.files.is_empty() || !stdin_is_tty;
+    let floe = runtime.block_on(async {
+        match &args.warehouse {
+            Some(dir) => {
+                if dir.exists() && !dir.is_dir() {
+                    return Err(format!("warehouse '{}' is not a directory", dir.display()));
+                }
+                Floe::open_with(
+                    dir,
+                    OpenOptions {
+                        read_only: args.read_only,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| error_line(&e))
+            }
+            None => {
+                if !args.quiet {
+                    eprintln!("floe: no warehouse given; using an in-memory warehouse (nothing will be saved)");
+                }
+                Floe::in_memory().await.map_err(|e| error_line(&e))
+            }
+        }
+    });
+    let floe = match floe {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut shell = Shell {
+        floe,
+        format: args.format,
+        maxrows: args.maxrows,
+        timing: !args.quiet,
+        interactive: !non_interactive,
+    };
+    if non_interactive {
+        let mut out = std::io::stdout().lock();
+        let mut scripts: Vec<String> = args.commands.clone();
+        for f in &args.files {
+            match std::fs::read_to_string(f) {
+                Ok(s) => scripts.push(s),
+                Err(e) => {
+                    eprintln!("Error: cannot read script '{}': {e}", f.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        if args.commands.is_empty() && args.files.is_empty() {
+            let mut s = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+                eprintln!("Error: cannot read standard input: {e}");
+                return ExitCode::FAILURE;
+            }
+            scripts.push(s);
+        }
+        for script in scripts {
+            if let Err(e) = runtime.block_on(shell.run_script(&script, &mut out)) {
+                let _ = out.flush();
+                eprintln!("Error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let engine = Arc::clone(shell.floe.session().engine());
+    repl::run(&mut shell, engine, runtime, args.quiet)
+}

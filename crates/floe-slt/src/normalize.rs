@@ -136,20 +136,28 @@ pub fn cell_to_string(
             float_to_str(
                 v.to_string(),
                 v.is_nan(),
-                v.is_infinite().then(|| v.is_sign_positive()),
+                v.is_infinite().then_some(v.is_sign_positive()),
             )
         }
         DataType::Float32 => {
             let v = col
                 .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
                 .value(row);
-            float_to_str(v.to_string(), v.is_nan(), v.is_infinite().then(|| v > 0.0))
+            float_to_str(
+                v.to_string(),
+                v.is_nan(),
+                v.is_infinite().then_some(v > 0.0),
+            )
         }
         DataType::Float64 => {
             let v = col
                 .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
                 .value(row);
-            float_to_str(v.to_string(), v.is_nan(), v.is_infinite().then(|| v > 0.0))
+            float_to_str(
+                v.to_string(),
+                v.is_nan(),
+                v.is_infinite().then_some(v > 0.0),
+            )
         }
         DataType::Decimal128(_, scale) => {
             let v = col.as_primitive::<Decimal128Type>().value(row);

@@ -272,10 +272,10 @@ fn usable_bound(file: &DataFile, id: i32, target: &DataType, upper: bool) -> Opt
     }
     let scalar = datum_to_scalar(datum, target)?;
     Some(match scalar {
-        ScalarValue::Float32(Some(v)) if v == 0.0 => {
+        ScalarValue::Float32(Some(v)) if v.abs() == 0.0 => {
             ScalarValue::Float32(Some(if upper { 0.0 } else { -0.0 }))
         }
-        ScalarValue::Float64(Some(v)) if v == 0.0 => {
+        ScalarValue::Float64(Some(v)) if v.abs() == 0.0 => {
             ScalarValue::Float64(Some(if upper { 0.0 } else { -0.0 }))
         }
         other => other,

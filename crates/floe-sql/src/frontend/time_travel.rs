@@ -225,7 +225,6 @@ pub fn find_clauses(sql: &str) -> Result<Vec<Clause>> {
             && sig
                 .get(kw_at + 2)
                 .is_some_and(|t| is_kw(&t.token, Keyword::OF))
-            && (start != kw_at || !is_word_named(&sig[kw_at].token, "SYSTEM_VERSION") || true)
             && ctx != Ctx::Other
             && i > 0
             && word(&sig[i - 1].token).is_some_and(|w| {
@@ -272,8 +271,7 @@ pub fn find_clauses(sql: &str) -> Result<Vec<Clause>> {
         };
         let mut end = value_start;
         let mut depth = 0i32;
-        loop {
-            let Some(tok) = sig.get(end) else { break };
+        while let Some(tok) = sig.get(end) {
             match &tok.token {
                 Token::LParen => depth += 1,
                 Token::RParen => {

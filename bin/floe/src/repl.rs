@@ -1,0 +1,235 @@
+//! The interactive loop and the backslash meta-commands.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use floe::Engine;
+use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::{Config, Editor};
+
+use crate::Shell;
+use crate::helper::FloeHelper;
+use crate::print::Format;
+
+const HELP: &str = r#"SQL statements end with ';' and may span lines. Ctrl-C cancels the line or the
+running query; Ctrl-D (or \q) exits.
+
+Meta-commands:
+  \?                 this help
+  \q                 quit
+  \d                 list tables
+  \d NAME            describe a table
+  \dn                list schemas
+  \dt [PATTERN]      list tables matching a pattern (* and ? wildcards)
+  \timing [on|off]   show rows and elapsed time after each statement
+  \format FMT        table, csv, tsv, json, ndjson or markdown
+  \maxrows N         rows shown in table format (0 = all)
+  \i FILE            run a script file
+  \releases          list releases
+  \snapshots TABLE   list a table's snapshots
+
+Time travel:  SELECT * FROM t FOR VERSION AS OF <snapshot id | 'tag' | 'release'>
+              SELECT * FROM t FOR TIMESTAMP AS OF TIMESTAMP '2026-11-20 10:00:00'
+Releases:     BEGIN; INSERT ...; DELETE ...; CALL release('v1'); (or COMMIT / ROLLBACK)"#;
+
+fn like_pattern(p: &str) -> String {
+    p.replace('\'', "''").replace('*', "%").replace('?', "_")
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Runs one meta-command (`text` starts with a backslash).
+pub async fn meta_command(
+    shell: &mut Shell,
+    text: &str,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let text = text.trim().trim_end_matches(';').trim();
+    let (cmd, arg) = match text.split_once(char::is_whitespace) {
+        Some((c, a)) => (c, a.trim()),
+        None => (text, ""),
+    };
+    let catalog_tables = "SELECT table_schema AS schema, table_name AS name, table_type AS type \
+         FROM information_schema.tables WHERE table_catalog = 'floe' \
+         AND table_schema NOT IN ('information_schema', 'system')";
+    let sql = match (cmd, arg) {
+        ("\\?" | "\\h" | "\\help", _) => {
+            writeln!(out, "{HELP}").map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        ("\\q" | "\\quit", _) => return Ok(()),
+        ("\\d", "") => format!("{catalog_tables} ORDER BY schema, name"),
+        ("\\d", name) => format!("DESCRIBE {name}"),
+        ("\\dn", _) => "SELECT schema_name AS schema FROM information_schema.schemata \
+             WHERE catalog_name = 'floe' AND schema_name NOT IN ('information_schema') ORDER BY 1"
+            .to_string(),
+        ("\\dt", "") => format!("{catalog_tables} ORDER BY schema, name"),
+        ("\\dt", pattern) => format!(
+            "{catalog_tables} AND (table_name LIKE '{p}' OR table_schema || '.' || table_name LIKE '{p}') ORDER BY schema, name",
+            p = like_pattern(pattern)
+        ),
+        ("\\timing", a) => {
+            shell.timing = match a.to_ascii_lowercase().as_str() {
+                "" => !shell.timing,
+                "on" => true,
+                "off" => false,
+                other => return Err(format!("\\timing takes on or off, not '{other}'")),
+            };
+            writeln!(
+                out,
+                "Timing is {}.",
+                if shell.timing { "on" } else { "off" }
+            )
+            .map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        ("\\format", a) => {
+            shell.format = a.parse::<Format>()?;
+            return Ok(());
+        }
+        ("\\maxrows", a) => {
+            shell.maxrows = a
+                .parse()
+                .map_err(|_| format!("\\maxrows takes a number, not '{a}'"))?;
+            return Ok(());
+        }
+        ("\\i", "") => return Err("\\i needs a file name".to_string()),
+        ("\\i", file) => {
+            let script = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read script '{file}': {e}"))?;
+            return Box::pin(shell.run_script(&script, out)).await;
+        }
+        ("\\releases", _) => "SELECT * FROM floe.system.releases ORDER BY release_id".to_string(),
+        ("\\snapshots", "") => return Err("\\snapshots needs a table name".to_string()),
+        ("\\snapshots", table) => {
+            let (schema, name) = match table.rsplit_once('.') {
+                Some((s, t)) => (format!("{}.", quote_ident(s)), t.to_string()),
+                None => (String::new(), table.to_string()),
+            };
+            format!(
+                "SELECT * FROM {schema}{} ORDER BY committed_at",
+                quote_ident(&format!("{name}$snapshots"))
+            )
+        }
+        (other, _) => return Err(format!("unknown meta-command '{other}'; type \\? for help")),
+    };
+    shell.run_statement(&sql, out).await
+}
+
+fn history_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("FLOE_HISTORY") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".floe_history"))
+}
+
+/// The interactive loop.
+pub fn run(
+    shell: &mut Shell,
+    engine: Arc<Engine>,
+    runtime: &tokio::runtime::Runtime,
+    quiet: bool,
+) -> std::process::ExitCode {
+    let config = Config::builder()
+        .history_ignore_space(true)
+        .auto_add_history(false)
+        .build();
+    let mut editor: Editor<FloeHelper, DefaultHistory> = match Editor::with_config(config) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("Error: cannot start the line editor: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let color = std::env::var_os("NO_COLOR").is_none();
+    editor.set_helper(Some(FloeHelper::new(
+        engine.clone(),
+        runtime.handle().clone(),
+        color,
+    )));
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    if !quiet {
+        let catalog = &engine.catalog;
+        let tables: usize = catalog
+            .namespaces(None)
+            .unwrap_or_default()
+            .iter()
+            .map(|ns| catalog.tables(ns).map(|t| t.len()).unwrap_or(0))
+            .sum();
+        println!(
+            "floe {} — warehouse {}{} ({tables} tables in the top-level schemas). Type \\? for help.",
+            env!("CARGO_PKG_VERSION"),
+            catalog.warehouse(),
+            if catalog.is_read_only() {
+                " (read-only)"
+            } else {
+                ""
+            }
+        );
+    }
+    loop {
+        let prompt = if shell.floe.session().in_transaction() {
+            "floe*> "
+        } else {
+            "floe> "
+        };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                let text = line.trim();
+                if text.is_empty() {
+                    continue;
+                }
+                let _ = editor.add_history_entry(line.as_str());
+                if matches!(
+                    text.trim_end_matches(';'),
+                    "\\q" | "\\quit" | "quit" | "exit"
+                ) {
+                    break;
+                }
+                let mut out = std::io::stdout();
+                let fut = async {
+                    if text.starts_with('\\') {
+                        meta_command(shell, text, &mut out).await
+                    } else {
+                        let mut last = Ok(());
+                        for stmt in floe::floe_sql::frontend::split::split_statements(text) {
+                            last = shell.run_statement(&stmt.text, &mut out).await;
+                            if last.is_err() {
+                                break;
+                            }
+                        }
+                        last
+                    }
+                };
+                let result = runtime.block_on(async {
+                    tokio::select! {
+                        r = fut => Some(r),
+                        _ = tokio::signal::ctrl_c() => None,
+                    }
+                });
+                match result {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => eprintln!("Error: {e}"),
+                    None => eprintln!("\rCancelled."),
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                break;
+            }
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    std::process::ExitCode::SUCCESS
+}
