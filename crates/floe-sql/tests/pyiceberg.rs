@@ -1,0 +1,76 @@
+//! A table written by floe (partitioned, several types, history with deletes, updates
+//! and a renamed column) is read back identically by pyiceberg from its metadata file.
+//! `.ci/run` installs pyiceberg; outside CI the test is skipped when it is missing.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use floe_catalog::RedbCatalog;
+use floe_sql::{Engine, Session, SessionOptions};
+use iceberg::{NamespaceIdent, TableIdent};
+
+fn pyiceberg_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import pyiceberg, pyarrow"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn pyiceberg_reads_a_floe_table_identically() {
+    if !pyiceberg_available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "pyiceberg is required in CI (.ci/run installs it)"
+        );
+        eprintln!("skipping: python3 with pyiceberg and pyarrow is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = RedbCatalog::open(dir.path()).await.unwrap();
+    catalog
+        .create_ns(&NamespaceIdent::new("public".into()), HashMap::new())
+        .await
+        .unwrap();
+    let engine = Engine::new(catalog.clone(), "floe").unwrap();
+    let s = Session::new(engine, SessionOptions::default()).unwrap();
+    for sql in [
+        "CREATE TABLE t (id BIGINT NOT NULL, i INT, s VARCHAR, d DOUBLE, dec DECIMAL(10,2), dt DATE, ts TIMESTAMP, b BOOLEAN) PARTITIONED BY (bucket(2, id), day(ts))",
+        "INSERT INTO t VALUES (1, 10, 'one', 1.5, 1.25, DATE '2026-01-01', TIMESTAMP '2026-01-01 10:00:00.000001', true), (2, NULL, 'two', -0.5, 99.99, DATE '2026-02-02', TIMESTAMP '2026-02-02 00:00:00', false), (3, 30, NULL, 3.0, -1.00, NULL, TIMESTAMP '2026-03-03 23:59:59.5', NULL)",
+        "INSERT INTO t VALUES (4, 40, 'four', 4.25, 4.00, DATE '2026-04-04', TIMESTAMP '2026-01-01 11:00:00', true), (5, 50, 'five', 5.5, 5.50, DATE '2026-05-05', NULL, false)",
+        "DELETE FROM t WHERE id = 2",
+        "UPDATE t SET i = i + 1, s = 'FOUR' WHERE id = 4",
+        "ALTER TABLE t RENAME COLUMN s TO label",
+    ] {
+        s.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let record = catalog
+        .table_record(&TableIdent::from_strs(["public", "t"]).unwrap())
+        .unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/read_table.py");
+    let out = Command::new("python3")
+        .args([script, &record.location])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pyiceberg failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let expected = "\
+field 1 id long
+field 2 i int
+field 3 label string
+field 4 d double
+field 5 dec decimal(10, 2)
+field 6 dt date
+field 7 ts timestamp
+field 8 b boolean
+row id=1 i=10 label=one d=1.5 dec=1.25 dt=2026-01-01 ts=2026-01-01T10:00:00.000001 b=true
+row id=3 i=30 label=NULL d=3.0 dec=-1.00 dt=NULL ts=2026-03-03T23:59:59.500000 b=NULL
+row id=4 i=41 label=FOUR d=4.25 dec=4.00 dt=2026-04-04 ts=2026-01-01T11:00:00 b=true
+row id=5 i=50 label=five d=5.5 dec=5.50 dt=2026-05-05 ts=NULL b=false
+";
+    assert_eq!(text, expected);
+}

@@ -1,0 +1,334 @@
+//! floe-sql behaviour seen through sessions: the live catalog, scan planning, writes,
+//! partitioning, failure atomicity and concurrency.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use floe_catalog::RedbCatalog;
+use floe_sql::{Engine, Session, SessionOptions};
+use iceberg::{NamespaceIdent, TableIdent};
+
+struct Warehouse {
+    _dir: tempfile::TempDir,
+    engine: Arc<Engine>,
+}
+
+async fn warehouse() -> Warehouse {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = RedbCatalog::open(dir.path()).await.unwrap();
+    catalog
+        .create_ns(&NamespaceIdent::new("public".into()), HashMap::new())
+        .await
+        .unwrap();
+    Warehouse {
+        _dir: dir,
+        engine: Engine::new(catalog, "floe").unwrap(),
+    }
+}
+
+fn session(w: &Warehouse, partitions: usize) -> Session {
+    Session::new(
+        w.engine.clone(),
+        SessionOptions {
+            target_partitions: partitions,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+async fn rows(s: &Session, sql: &str) -> Vec<RecordBatch> {
+    s.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn scalar(s: &Session, sql: &str) -> i64 {
+    let b = rows(s, sql).await;
+    b[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+async fn err(s: &Session, sql: &str) -> String {
+    match s.sql(sql).await {
+        Ok(_) => panic!("expected an error from {sql}"),
+        Err(e) => floe_sql::display_error(&e),
+    }
+}
+
+fn ident(name: &str) -> TableIdent {
+    TableIdent::from_strs(["public", name]).unwrap()
+}
+
+#[tokio::test]
+async fn a_table_created_in_one_session_is_visible_in_another_at_once() {
+    let w = warehouse().await;
+    let (a, b) = (session(&w, 2), session(&w, 2));
+    rows(&a, "CREATE TABLE t (x BIGINT)").await;
+    rows(&a, "INSERT INTO t VALUES (1), (2)").await;
+    assert_eq!(scalar(&b, "SELECT count(*) FROM t").await, 2);
+    rows(&b, "INSERT INTO t VALUES (3)").await;
+    assert_eq!(scalar(&a, "SELECT sum(x) FROM t").await, 6);
+    // A table created through the Rust catalog API is visible too.
+    let schema = iceberg::spec::Schema::builder()
+        .with_fields(vec![
+            iceberg::spec::NestedField::optional(
+                1,
+                "y",
+                iceberg::spec::Type::Primitive(iceberg::spec::PrimitiveType::Long),
+            )
+            .into(),
+        ])
+        .build()
+        .unwrap();
+    w.engine
+        .catalog
+        .create(
+            &NamespaceIdent::new("public".into()),
+            iceberg::TableCreation::builder()
+                .name("from_api".into())
+                .schema(schema)
+                .build(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scalar(&a, "SELECT count(*) FROM from_api").await, 0);
+    rows(&b, "DROP TABLE t").await;
+    assert!(err(&a, "SELECT * FROM t").await.contains("not found"));
+}
+
+#[tokio::test]
+async fn explain_shows_the_filter_in_the_parquet_scan_and_several_partitions() {
+    let w = warehouse().await;
+    let s = session(&w, 4);
+    rows(&s, "CREATE TABLE t (x BIGINT, y VARCHAR)").await;
+    for i in 0..4 {
+        rows(
+            &s,
+            &format!(
+                "INSERT INTO t SELECT value + {}, 'v' FROM generate_series(1, 1000)",
+                i * 1000
+            ),
+        )
+        .await;
+    }
+    let plan = pretty_format_batches(&rows(&s, "EXPLAIN SELECT y FROM t WHERE x > 2500").await)
+        .unwrap()
+        .to_string();
+    assert!(plan.contains("DataSourceExec"), "{plan}");
+    assert!(
+        plan.contains("predicate=x@0 > 2500"),
+        "filter not pushed into the scan:\n{plan}"
+    );
+    // Files whose bounds cannot match were pruned at planning: 2 of 4 remain.
+    assert!(plan.contains("file_groups={2 groups"), "{plan}");
+    assert_eq!(
+        scalar(&s, "SELECT count(*) FROM t WHERE x > 2500").await,
+        1500
+    );
+    let all = pretty_format_batches(&rows(&s, "EXPLAIN SELECT * FROM t").await)
+        .unwrap()
+        .to_string();
+    assert!(all.contains("file_groups={4 groups"), "{all}");
+}
+
+#[tokio::test]
+async fn count_star_is_answered_from_manifest_statistics() {
+    let w = warehouse().await;
+    let s = session(&w, 2);
+    rows(&s, "CREATE TABLE t (x BIGINT)").await;
+    rows(
+        &s,
+        "INSERT INTO t SELECT value FROM generate_series(1, 100)",
+    )
+    .await;
+    let plan = pretty_format_batches(&rows(&s, "EXPLAIN SELECT count(*) FROM t").await)
+        .unwrap()
+        .to_string();
+    assert!(
+        !plan.contains("DataSourceExec"),
+        "count(*) should not scan:\n{plan}"
+    );
+    assert_eq!(scalar(&s, "SELECT count(*) FROM t").await, 100);
+}
+
+#[tokio::test]
+async fn partitioned_inserts_write_one_file_set_per_partition() {
+    let w = warehouse().await;
+    let s = session(&w, 1);
+    rows(&s, "CREATE TABLE p (k VARCHAR, v INT) PARTITIONED BY (k)").await;
+    rows(
+        &s,
+        "INSERT INTO p VALUES ('a', 1), ('b', 2), ('a', 3), ('c', 4)",
+    )
+    .await;
+    let table = w.engine.catalog.table(&ident("p")).await.unwrap();
+    let md = table.metadata();
+    let (files, _) = w
+        .engine
+        .catalog
+        .live_files(md, md.current_snapshot().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 3);
+    let mut partitions: Vec<String> = files
+        .iter()
+        .map(|f| format!("{:?}", f.file.partition()))
+        .collect();
+    partitions.sort();
+    partitions.dedup();
+    assert_eq!(partitions.len(), 3, "{partitions:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.file.file_path().contains("/data/k=")),
+        "{:?}",
+        files[0].file.file_path()
+    );
+    assert_eq!(scalar(&s, "SELECT sum(v) FROM p WHERE k = 'a'").await, 4);
+}
+
+#[tokio::test]
+async fn a_failed_insert_leaves_the_table_unchanged() {
+    let w = warehouse().await;
+    let s = session(&w, 2);
+    rows(&s, "CREATE TABLE t (id BIGINT NOT NULL, v INT)").await;
+    rows(&s, "INSERT INTO t VALUES (1, 1)").await;
+    let before = w.engine.catalog.table_record(&ident("t")).unwrap();
+    let e = err(&s, "INSERT INTO t SELECT CASE WHEN value = 500 THEN NULL ELSE value END, 1 FROM generate_series(1, 1000)").await;
+    assert!(
+        e.contains("NULL value in column 'id' of table 'public.t'"),
+        "{e}"
+    );
+    assert_eq!(w.engine.catalog.table_record(&ident("t")).unwrap(), before);
+    assert_eq!(scalar(&s, "SELECT count(*) FROM t").await, 1);
+    // The files written before the failure were removed.
+    let data_dir = floe_catalog::storage::local_path(&format!(
+        "{}/data",
+        w.engine
+            .catalog
+            .table(&ident("t"))
+            .await
+            .unwrap()
+            .metadata()
+            .location()
+    ));
+    let n = std::fs::read_dir(&data_dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(n, 1, "only the first insert's file remains");
+}
+
+#[tokio::test]
+async fn concurrent_inserts_from_two_sessions_all_land() {
+    let w = warehouse().await;
+    let setup = session(&w, 1);
+    rows(&setup, "CREATE TABLE t (x BIGINT)").await;
+    let mut handles = Vec::new();
+    for worker in 0..2 {
+        let s = session(&w, 1);
+        handles.push(tokio::spawn(async move {
+            for i in 0..10 {
+                s.sql(&format!("INSERT INTO t VALUES ({})", worker * 100 + i))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    assert_eq!(scalar(&setup, "SELECT count(*) FROM t").await, 20);
+    let table = w.engine.catalog.table(&ident("t")).await.unwrap();
+    assert_eq!(
+        table.metadata().snapshots().len(),
+        20,
+        "one snapshot per INSERT"
+    );
+}
+
+#[tokio::test]
+async fn delete_and_update_rewrite_only_affected_files() {
+    let w = warehouse().await;
+    let s = session(&w, 1);
+    rows(&s, "CREATE TABLE t (k INT, v INT)").await;
+    for k in 0..3 {
+        rows(&s, &format!("INSERT INTO t VALUES ({k}, 1), ({k}, 2)")).await;
+    }
+    let files = |w: &Warehouse| {
+        let engine = w.engine.clone();
+        async move {
+            let t = engine.catalog.table(&ident("t")).await.unwrap();
+            let md = t.metadata();
+            let (f, _) = engine
+                .catalog
+                .live_files(md, md.current_snapshot().unwrap())
+                .await
+                .unwrap();
+            let mut paths: Vec<String> = f
+                .into_iter()
+                .map(|f| f.file.file_path().to_string())
+                .collect();
+            paths.sort();
+            paths
+        }
+    };
+    let before = files(&w).await;
+    let deleted = rows(&s, "DELETE FROM t WHERE k = 1 AND v = 2").await;
+    assert_eq!(
+        deleted[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+            .value(0),
+        1
+    );
+    let after = files(&w).await;
+    assert_eq!(after.len(), 3);
+    let kept: Vec<_> = before.iter().filter(|p| after.contains(p)).collect();
+    assert_eq!(kept.len(), 2, "files of k=0 and k=2 are untouched");
+    rows(&s, "UPDATE t SET v = v * 10 WHERE k = 2").await;
+    assert_eq!(
+        scalar(&s, "SELECT sum(v) FROM t").await,
+        1 + 2 + 1 + 10 + 20
+    );
+    // A predicate DataFusion could fold away deletes nothing.
+    rows(&s, "DELETE FROM t WHERE 1 = 2").await;
+    assert_eq!(scalar(&s, "SELECT count(*) FROM t").await, 5);
+    // Subqueries in WHERE work.
+    rows(&s, "CREATE TABLE gone (k INT)").await;
+    rows(&s, "INSERT INTO gone VALUES (0)").await;
+    rows(&s, "DELETE FROM t WHERE k IN (SELECT k FROM gone)").await;
+    assert_eq!(scalar(&s, "SELECT count(*) FROM t").await, 3);
+}
+
+#[tokio::test]
+async fn a_read_only_warehouse_refuses_writes_and_serves_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let catalog = RedbCatalog::open(dir.path()).await.unwrap();
+        catalog
+            .create_ns(&NamespaceIdent::new("public".into()), HashMap::new())
+            .await
+            .unwrap();
+        let engine = Engine::new(catalog, "floe").unwrap();
+        let s = Session::new(engine, SessionOptions::default()).unwrap();
+        rows(&s, "CREATE TABLE t (x INT)").await;
+        rows(&s, "INSERT INTO t VALUES (1)").await;
+    }
+    let catalog = RedbCatalog::builder()
+        .warehouse(dir.path().display().to_string())
+        .read_only(true)
+        .open("floe")
+        .await
+        .unwrap();
+    let engine = Engine::new(catalog, "floe").unwrap();
+    let s = Session::new(engine, SessionOptions::default()).unwrap();
+    assert_eq!(scalar(&s, "SELECT count(*) FROM t").await, 1);
+    for sql in [
+        "INSERT INTO t VALUES (2)",
+        "CREATE TABLE u (x INT)",
+        "DELETE FROM t",
+        "DROP TABLE t",
+    ] {
+        let e = err(&s, sql).await;
+        assert!(e.contains("read-only"), "{sql}: {e}");
+    }
+}
