@@ -19,6 +19,7 @@
 mod catalog;
 mod error;
 pub mod ident;
+mod maintenance;
 mod releases;
 mod snapshots;
 pub mod storage;
@@ -30,6 +31,7 @@ pub use catalog::{
     RedbCatalogBuilder,
 };
 pub use error::{Error, Result};
+pub use maintenance::{Expired, refs};
 pub use releases::{Published, StagedCommit};
 pub use snapshots::{LiveFile, MANIFEST_MERGE_THRESHOLD, ProducedSnapshot, SnapshotChange};
 pub use store::{

@@ -265,6 +265,9 @@ impl Session {
         let Some(ns) = crate::provider::namespace_of(&schema) else {
             return plan_err!("invalid schema name '{schema}'");
         };
+        if schema == crate::provider::metadata::SYSTEM_SCHEMA {
+            return plan_err!("schema name 'system' is reserved for floe's system tables");
+        }
         let catalog = &self.shared.engine.catalog;
         if catalog.contains_namespace(&ns) {
             if if_not_exists {

@@ -48,7 +48,8 @@ impl StatementOutput {
         }
     }
 
-    fn batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+    /// An output of ready batches.
+    pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
         let stream = futures::stream::iter(batches.into_iter().map(Ok));
         Self {
             schema: schema.clone(),
@@ -57,7 +58,7 @@ impl StatementOutput {
     }
 
     fn count(n: u64) -> Result<Self> {
-        Ok(Self::batches(count_schema(), vec![count_batch(n)?]))
+        Ok(Self::from_batches(count_schema(), vec![count_batch(n)?]))
     }
 
     /// Collects every batch.

@@ -8,6 +8,7 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::common::{Result, exec_err};
 use iceberg::NamespaceIdent;
 
+use super::metadata::{SYSTEM_SCHEMA, SystemSchemaProvider};
 use super::{FloeSchemaProvider, namespace_of, schema_name};
 use crate::error::to_df;
 use crate::session::SessionShared;
@@ -45,10 +46,17 @@ impl CatalogProvider for FloeCatalogProvider {
     }
 
     fn schema_names(&self) -> Vec<String> {
-        self.all_namespaces().iter().map(schema_name).collect()
+        let mut names: Vec<String> = self.all_namespaces().iter().map(schema_name).collect();
+        if !names.iter().any(|n| n == SYSTEM_SCHEMA) {
+            names.push(SYSTEM_SCHEMA.to_string());
+        }
+        names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == SYSTEM_SCHEMA {
+            return Some(Arc::new(SystemSchemaProvider::new(self.shared.clone())));
+        }
         let ns = namespace_of(name)?;
         if !self.shared.engine.catalog.contains_namespace(&ns) {
             return None;
@@ -65,6 +73,9 @@ impl CatalogProvider for FloeCatalogProvider {
         let Some(ns) = namespace_of(name) else {
             return exec_err!("invalid schema name '{name}'");
         };
+        if name == SYSTEM_SCHEMA {
+            return exec_err!("schema name '{SYSTEM_SCHEMA}' is reserved for floe's system tables");
+        }
         self.shared
             .engine
             .catalog

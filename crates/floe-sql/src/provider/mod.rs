@@ -5,6 +5,7 @@
 //! the Rust API) is visible at the next statement.
 
 mod catalog;
+pub mod metadata;
 mod schema;
 mod table;
 

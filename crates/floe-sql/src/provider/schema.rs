@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::TableType;
 use iceberg::{NamespaceIdent, TableIdent};
 
+use super::metadata::metadata_table;
 use super::{FloeTable, schema_name};
 use crate::error::to_df;
 use crate::frontend::time_travel::{VersionSpec, decode};
@@ -46,6 +47,21 @@ impl FloeSchemaProvider {
     ) -> Result<Option<Arc<dyn TableProvider>>> {
         let ident = self.ident(table);
         let catalog = &self.shared.engine.catalog;
+        if !catalog.contains_table(&ident)
+            && let Some((base, kind)) = table.rsplit_once('$')
+            && catalog.contains_table(&self.ident(base))
+        {
+            // A metadata table at a version: "t$files" FOR VERSION AS OF ...
+            let Some(provider) = Box::pin(self.versioned(base, spec)).await? else {
+                return Ok(None);
+            };
+            let Some(t) = provider.as_any().downcast_ref::<FloeTable>() else {
+                return Ok(None);
+            };
+            return metadata_table(catalog, table, t.iceberg_table(), t.snapshot_id(), kind)
+                .await
+                .map(Some);
+        }
         if !catalog.contains_table(&ident) {
             if self
                 .shared
@@ -57,7 +73,12 @@ impl FloeSchemaProvider {
                     self.name
                 );
             }
-            return Ok(None);
+            // Say which table is missing (DataFusion would print the synthetic name).
+            return plan_err!(
+                "table '{}.{}.{table}' not found",
+                self.shared.engine.catalog_name,
+                self.name
+            );
         }
         let version = match &spec {
             VersionSpec::Snapshot(id) => catalog.metadata_at_snapshot(&ident, *id).await,
@@ -120,6 +141,15 @@ impl SchemaProvider for FloeSchemaProvider {
         }
         let ident = self.ident(name);
         let Some(table) = self.shared.resolve(&ident).await? else {
+            // "t$snapshots" and friends.
+            if let Some((base, kind)) = name.rsplit_once('$')
+                && let Some(t) = self.shared.resolve(&self.ident(base)).await?
+            {
+                let snapshot = t.metadata().current_snapshot_id();
+                return metadata_table(&self.shared.engine.catalog, name, &t, snapshot, kind)
+                    .await
+                    .map(Some);
+            }
             return Ok(None);
         };
         let snapshot_id = table.metadata().current_snapshot_id();

@@ -1,0 +1,352 @@
+//! Table refs, snapshot expiry and orphan-file removal.
+//!
+//! Guarantees:
+//! * `expire_snapshots` never removes a snapshot held by a branch, a tag or any release
+//!   (catalog-wide), nor the current snapshot, and deletes only files that no remaining
+//!   snapshot reaches;
+//! * `remove_orphan_files` deletes only files under the warehouse that no live table
+//!   metadata (current, its metadata log, the commit log), release or ref reaches, and
+//!   that are older than the given time — never the catalog file itself.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use iceberg::TableIdent;
+use iceberg::spec::{SnapshotReference, TableMetadata};
+use iceberg::table::Table;
+
+use crate::catalog::{RedbCatalog, blocking};
+use crate::error::{Error, Result};
+use crate::ident::table_display;
+use crate::storage::{WarehouseStorage, local_path};
+
+/// What `expire_snapshots` did.
+#[derive(Debug, Clone, Default)]
+pub struct Expired {
+    /// Snapshot ids removed from the table.
+    pub snapshots: Vec<i64>,
+    /// Data, manifest and manifest-list files deleted.
+    pub deleted_files: usize,
+}
+
+/// A table's branches and tags (`main` included), sorted by name.
+pub fn refs(md: &TableMetadata) -> Vec<(String, SnapshotReference)> {
+    // TableMetadata keeps refs crate-private; its serialized form is the spec's.
+    let Ok(value) = serde_json::to_value(md) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, SnapshotReference)> = value
+        .get("refs")
+        .and_then(|r| serde_json::from_value::<HashMap<String, SnapshotReference>>(r.clone()).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn normalize(location: &str) -> String {
+    if location.starts_with("file:") || location.starts_with('/') {
+        local_path(location).display().to_string()
+    } else {
+        location.to_string()
+    }
+}
+
+impl RedbCatalog {
+    /// Every file reachable from `snapshots` of `md`: manifest lists, manifests, data and
+    /// delete files.
+    async fn reachable(
+        &self,
+        md: &TableMetadata,
+        snapshots: &[i64],
+        out: &mut HashSet<String>,
+    ) -> Result<()> {
+        for id in snapshots {
+            let Some(snapshot) = md.snapshot_by_id(*id) else {
+                continue;
+            };
+            out.insert(normalize(snapshot.manifest_list()));
+            let list = self.manifest_list(md, snapshot).await?;
+            for mf in list.entries() {
+                if !out.insert(normalize(&mf.manifest_path)) {
+                    continue; // shared manifest, already walked
+                }
+                let manifest = self.manifest(mf).await?;
+                for e in manifest.entries() {
+                    out.insert(normalize(e.file_path()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Snapshot ids of the table with `uuid` recorded by any release.
+    async fn release_held(&self, uuid: &str) -> Result<HashSet<i64>> {
+        let mut held = HashSet::new();
+        for r in self.releases().await? {
+            let id = r.id;
+            let u = uuid.to_string();
+            if let Some(entry) =
+                blocking(&self.inner.store, move |s| s.release_table(id, &u)).await?
+                && let Some(snap) = entry.snapshot_id
+            {
+                held.insert(snap);
+            }
+        }
+        Ok(held)
+    }
+
+    /// Removes snapshots committed before `older_than_ms`, keeping the newest
+    /// `retain_last` of `main`'s history, the current snapshot, and every snapshot a
+    /// branch, tag or release holds; then deletes the files only they reached.
+    pub async fn expire_snapshots(
+        &self,
+        ident: &TableIdent,
+        older_than_ms: i64,
+        retain_last: usize,
+    ) -> Result<Expired> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly("expire snapshots"));
+        }
+        let table = self.table(ident).await?;
+        let md = table.metadata();
+        let mut keep: HashSet<i64> = self.release_held(&md.uuid().to_string()).await?;
+        for (_, r) in refs(md) {
+            keep.insert(r.snapshot_id);
+        }
+        // The newest `retain_last` ancestors of main.
+        let mut cur = md.current_snapshot_id();
+        let mut kept = 0;
+        while let Some(id) = cur {
+            if kept >= retain_last.max(1) {
+                break;
+            }
+            keep.insert(id);
+            kept += 1;
+            cur = md.snapshot_by_id(id).and_then(|s| s.parent_snapshot_id());
+        }
+        let expire: Vec<i64> = md
+            .snapshots()
+            .filter(|s| s.timestamp_ms() < older_than_ms && !keep.contains(&s.snapshot_id()))
+            .map(|s| s.snapshot_id())
+            .collect();
+        if expire.is_empty() {
+            return Ok(Expired::default());
+        }
+        let remaining: Vec<i64> = md
+            .snapshots()
+            .map(|s| s.snapshot_id())
+            .filter(|id| !expire.contains(id))
+            .collect();
+        let mut live = HashSet::new();
+        self.reachable(md, &remaining, &mut live).await?;
+        let mut dead = HashSet::new();
+        self.reachable(md, &expire, &mut dead).await?;
+        self.commit_table(
+            ident,
+            vec![iceberg::TableRequirement::UuidMatch { uuid: md.uuid() }],
+            vec![iceberg::TableUpdate::RemoveSnapshots {
+                snapshot_ids: expire.clone(),
+            }],
+        )
+        .await?;
+        // The pointer moved first: a crash now only leaves files to the orphan sweep.
+        let mut deleted = 0;
+        for f in dead.difference(&live) {
+            if self.file_io().delete(f).await.is_ok() {
+                deleted += 1;
+            }
+        }
+        Ok(Expired {
+            snapshots: expire,
+            deleted_files: deleted,
+        })
+    }
+
+    /// Files under the warehouse reachable from any live table, release or ref.
+    async fn referenced_files(&self) -> Result<HashSet<String>> {
+        let mut out = HashSet::new();
+        let mut live_uuids = HashSet::new();
+        let mut queue = self.namespaces(None)?;
+        while let Some(ns) = queue.pop() {
+            queue.extend(self.namespaces(Some(&ns))?);
+            for ident in self.tables(&ns)? {
+                let table = self.table(&ident).await?;
+                let md = table.metadata();
+                live_uuids.insert(md.uuid().to_string());
+                out.insert(normalize(table.metadata_location_result()?));
+                for log in md.metadata_log() {
+                    out.insert(normalize(&log.metadata_file));
+                }
+                let all: Vec<i64> = md.snapshots().map(|s| s.snapshot_id()).collect();
+                self.reachable(md, &all, &mut out).await?;
+            }
+        }
+        // Metadata files named by the commit log (exact time-travel schemas).
+        let mut after = 0;
+        loop {
+            let page = self.commits(after, 10_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for c in page {
+                if let Some(l) = c.metadata_location {
+                    out.insert(normalize(&l));
+                }
+            }
+        }
+        // Releases, including those of tables dropped since.
+        for r in self.releases().await? {
+            for entry in self.release_tables(&r.name).await? {
+                out.insert(normalize(&entry.metadata_location));
+                if live_uuids.contains(&entry.table_uuid) {
+                    continue;
+                }
+                if let Ok(t) = self
+                    .table_at(&entry.ident(), &entry.metadata_location)
+                    .await
+                    && let Some(id) = entry.snapshot_id
+                {
+                    self.reachable(t.metadata(), &[id], &mut out).await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finds (and unless `dry_run`, deletes) files under the warehouse that nothing
+    /// references and that were last modified before `older_than_ms`. Returns them.
+    pub async fn remove_orphan_files(
+        &self,
+        older_than_ms: i64,
+        dry_run: bool,
+    ) -> Result<Vec<String>> {
+        if !dry_run && self.is_read_only() {
+            return Err(Error::ReadOnly("remove orphan files"));
+        }
+        let referenced = self.referenced_files().await?;
+        let mut orphans = Vec::new();
+        match self.storage() {
+            WarehouseStorage::Local(root) => {
+                let mut stack: Vec<(PathBuf, usize)> = vec![(root.clone(), 0)];
+                while let Some((dir, depth)) = stack.pop() {
+                    let entries = std::fs::read_dir(&dir)
+                        .map_err(|e| Error::io("cannot list directory", dir.display(), e))?;
+                    for entry in entries.flatten() {
+                        let path = entry.path();
+                        let Ok(meta) = entry.metadata() else { continue };
+                        if meta.is_dir() {
+                            stack.push((path, depth + 1));
+                            continue;
+                        }
+                        // Files directly in the warehouse root (the catalog) are never table files.
+                        if depth == 0 {
+                            continue;
+                        }
+                        let modified = meta
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map(|d| d.as_millis() as i64)
+                            .unwrap_or(i64::MAX);
+                        let shown = path.display().to_string();
+                        if modified < older_than_ms && !referenced.contains(&shown) {
+                            orphans.push(shown);
+                        }
+                    }
+                }
+            }
+            WarehouseStorage::Object { storage, root } => {
+                let store = storage.object_store();
+                let (_, prefix) = root.split_once("://").unwrap_or(("", root));
+                let prefix_path = prefix.split_once('/').map(|(_, p)| p).unwrap_or("");
+                let scheme_authority = &root[..root.len() - prefix_path.len()];
+                let listing_prefix = object_store::path::Path::from(prefix_path);
+                let mut listing = store.list(if prefix_path.is_empty() {
+                    None
+                } else {
+                    Some(&listing_prefix)
+                });
+                while let Some(meta) = listing.next().await {
+                    let meta =
+                        meta.map_err(|e| Error::Storage(format!("cannot list '{root}': {e}")))?;
+                    let location = format!(
+                        "{}{}{}",
+                        scheme_authority.trim_end_matches('/'),
+                        "/",
+                        meta.location
+                    );
+                    let rel_depth = meta.location.as_ref().matches('/').count()
+                        - prefix_path.matches('/').count()
+                        - usize::from(!prefix_path.is_empty());
+                    if rel_depth == 0 {
+                        continue;
+                    }
+                    if meta.last_modified.timestamp_millis() < older_than_ms
+                        && !referenced.contains(&location)
+                    {
+                        orphans.push(location);
+                    }
+                }
+            }
+        }
+        orphans.sort();
+        if !dry_run {
+            for o in &orphans {
+                let _ = self.file_io().delete(o).await;
+            }
+            if let WarehouseStorage::Local(root) = self.storage() {
+                prune_empty_dirs(root, true);
+            }
+        }
+        Ok(orphans)
+    }
+
+    /// Ref names (tags and branches) of a table.
+    pub async fn table_refs(&self, ident: &TableIdent) -> Result<Vec<(String, SnapshotReference)>> {
+        Ok(refs(self.table(ident).await?.metadata()))
+    }
+
+    /// Tables whose metadata a release references (for checks): (release, table, location).
+    pub async fn release_locations(&self) -> Result<Vec<(String, String, String)>> {
+        let mut out = Vec::new();
+        for r in self.releases().await? {
+            for e in self.release_tables(&r.name).await? {
+                out.push((
+                    r.name.clone(),
+                    table_display(&e.ident()),
+                    e.metadata_location,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The table a snapshot id belongs to, loaded (helper for procedures).
+    pub async fn table_with_snapshot(&self, ident: &TableIdent, snapshot_id: i64) -> Result<Table> {
+        let t = self.table(ident).await?;
+        if t.metadata().snapshot_by_id(snapshot_id).is_none() {
+            return Err(Error::UnknownSnapshot {
+                table: table_display(ident),
+                snapshot_id,
+                available: "it is not (or no longer) a snapshot of the table".into(),
+            });
+        }
+        Ok(t)
+    }
+}
+
+/// Removes empty directories below `dir` (and `dir` unless `keep_root`).
+fn prune_empty_dirs(dir: &Path, keep_root: bool) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                prune_empty_dirs(&e.path(), false);
+            }
+        }
+    }
+    if !keep_root {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
