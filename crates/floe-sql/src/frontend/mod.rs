@@ -71,6 +71,36 @@ impl StatementOutput {
     }
 }
 
+/// Inputs that DataFusion 53's planner panics on (found by fuzzing), turned into errors
+/// before they reach it: a typed literal whose value is not a string (`INT 5`).
+fn reject_known_planner_panics(statement: &Statement) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, visit_expressions};
+    use std::ops::ControlFlow;
+    let found = visit_expressions(statement, |e| match e {
+        SqlExpr::TypedString(t) if t.value.clone().into_string().is_none() => {
+            ControlFlow::Break(format!("{} {}", t.data_type, t.value))
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    match found {
+        ControlFlow::Break(text) => plan_err!(
+            "typed literal '{text}' needs a quoted value, e.g. DATE '2026-01-01' or CAST(5 AS INT)"
+        ),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+fn panic_error(panic: Box<dyn std::any::Any + Send>) -> datafusion::error::DataFusionError {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    datafusion::error::DataFusionError::Internal(format!(
+        "internal error (please report it): {msg}"
+    ))
+}
+
 /// A SQL session on a warehouse.
 pub struct Session {
     pub(crate) ctx: SessionContext,
@@ -115,8 +145,26 @@ impl Session {
         Ok(last)
     }
 
-    /// Runs one statement (text without the trailing `;`).
+    /// Runs one statement (text without the trailing `;`). A panic anywhere in planning
+    /// or execution (a bug, in floe or a library) becomes an error; the session stays
+    /// usable.
     pub async fn execute(&self, sql: &str) -> Result<StatementOutput> {
+        use futures::FutureExt;
+        let planned = std::panic::AssertUnwindSafe(self.execute_inner(sql))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(panic_error(panic)))?;
+        let schema = planned.schema.clone();
+        let stream = std::panic::AssertUnwindSafe(planned.stream)
+            .catch_unwind()
+            .map(|item| item.unwrap_or_else(|panic| Err(panic_error(panic))));
+        Ok(StatementOutput {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        })
+    }
+
+    async fn execute_inner(&self, sql: &str) -> Result<StatementOutput> {
         let keyword = split::leading_keyword(sql);
         match keyword.as_str() {
             "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" => {
@@ -158,6 +206,9 @@ impl Session {
         let Some(statement) = statements.pop_front() else {
             return Ok(StatementOutput::empty());
         };
+        if let DFStatement::Statement(s) = &statement {
+            reject_known_planner_panics(s)?;
+        }
         let _view = self.shared.begin_statement()?;
         if let DFStatement::Statement(s) = &statement
             && let Some(out) = self.floe_statement(s, &extras).await?
