@@ -87,13 +87,22 @@ impl Shell {
                 }
             })
         });
-        let result = self.execute_and_print(sql, out).await;
-        if let Some(p) = progress {
-            p.abort();
-            if start.elapsed() > Duration::from_secs(1) {
-                eprint!("\r\x1b[2K");
+        // Stops (and clears) the progress line however this future ends — including
+        // when Ctrl-C drops it mid-query.
+        struct ProgressGuard(Option<tokio::task::JoinHandle<()>>, Instant);
+        impl Drop for ProgressGuard {
+            fn drop(&mut self) {
+                if let Some(p) = self.0.take() {
+                    p.abort();
+                    if self.1.elapsed() > Duration::from_secs(1) {
+                        eprint!("\r\x1b[2K");
+                    }
+                }
             }
         }
+        let guard = ProgressGuard(progress, start);
+        let result = self.execute_and_print(sql, out).await;
+        drop(guard);
         let rows = result?;
         if self.timing && self.interactive {
             let secs = start.elapsed().as_secs_f64();

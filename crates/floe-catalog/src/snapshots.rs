@@ -303,6 +303,10 @@ impl RedbCatalog {
             .filter(|m| m.content == ManifestContentType::Data)
             .count();
         if data_manifests + usize::from(!change.added.is_empty()) > MANIFEST_MERGE_THRESHOLD {
+            // Manifests rewritten above are read back below: finish writing them first.
+            crate::storage::flush_pending()
+                .await
+                .map_err(|e| Error::io("cannot make manifests durable", md.location(), e))?;
             let mut by_spec: HashMap<i32, Vec<ManifestFile>> = HashMap::new();
             let mut others = Vec::new();
             for m in kept.drain(..) {

@@ -4,10 +4,15 @@
 //! its own [`iceberg::io::Storage`] implementations:
 //!
 //! * [`DurableLocalStorage`] — local disks. A file is written under a temporary name in
-//!   its final directory, `fdatasync`ed, renamed to its final name, and the directory is
-//!   fsynced; missing directories are created durably (each new directory's parent is
-//!   fsynced). So a file that exists under its final name is complete, and a write that
-//!   returned survives power loss. Crashes leave at most `.*.tmp` files (orphans).
+//!   its final directory, `fdatasync`ed and renamed to its final name, so a file that
+//!   exists under its final name is complete. The rename is made durable by an fsync of
+//!   the directory, which is *deferred*: the directory joins a pending set, and
+//!   [`sync_pending_dirs`] fsyncs every pending directory (in parallel) — the catalog
+//!   calls it before every pointer move, so all files a commit names are durable before
+//!   the commit is. One commit's files share a directory, so this costs one directory
+//!   fsync per commit instead of one per file. Missing directories are created durably
+//!   (each new directory's parent is fsynced at once). Crashes leave at most `.*.tmp`
+//!   files or unreferenced files (orphans).
 //! * [`ObjectStoreStorage`] — any `object_store` (in-memory warehouses; object stores).
 //!   A put either happens whole or not at all, and is durable when it returns.
 //!
@@ -68,9 +73,14 @@ pub fn local_path(location: &str) -> PathBuf {
     }
 }
 
-/// fsyncs a directory so the entries created or renamed in it are durable.
+/// fsyncs a directory so the entries created or renamed in it are durable. A directory
+/// that no longer exists has nothing to make durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
+    match File::open(dir) {
+        Ok(d) => d.sync_all(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// `create_dir_all`, durably: each directory it creates has its parent fsynced.
@@ -111,23 +121,148 @@ fn temp_path_for(path: &Path) -> PathBuf {
     path.with_file_name(tmp)
 }
 
-/// Writes `data` to `path` durably: temp file, fdatasync, rename, directory fsync.
+/// Work a commit must wait for before moving pointers: files being synced and renamed
+/// in the background, and directories whose renames are not durable yet.
+#[derive(Default)]
+struct Pending {
+    jobs: Vec<std::thread::JoinHandle<std::io::Result<Option<PathBuf>>>>,
+    dirs: std::collections::HashSet<PathBuf>,
+}
+
+static PENDING: LazyLock<parking_lot::Mutex<Pending>> = LazyLock::new(Default::default);
+/// Serializes flushes, so a flush never returns while another one is still finishing
+/// work it took from the pending set (work the first caller may rely on).
+static FLUSH: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+/// Makes `tmp` durable and renames it to `target` on a background thread; the directory
+/// fsync comes later, in [`sync_pending_dirs`]. Per file the order is the durable one:
+/// data synced, then renamed, then (before any pointer moves) the directory synced.
+fn finish_in_background(file: File, tmp: PathBuf, target: PathBuf) {
+    let job = std::thread::spawn(move || {
+        let result = file.sync_data().and_then(|()| {
+            drop(file);
+            fs::rename(&tmp, &target)
+        });
+        let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
+        match result {
+            Ok(()) => Ok(Some(parent)),
+            // The directory was removed meanwhile (a purged table, an abandoned write):
+            // the file is gone with it and no commit can name it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !parent.exists() => Ok(None),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot make '{}' durable: {e}", target.display()),
+                ))
+            }
+        }
+    });
+    PENDING.lock().jobs.push(job);
+}
+
+/// Makes every file written by floe's storage so far durable under its final name:
+/// waits for the background syncs and renames, then fsyncs each affected directory (in
+/// parallel). The catalog calls it before every pointer move (commit protocol step 1).
+pub fn sync_pending_dirs() -> std::io::Result<()> {
+    let _flush = FLUSH.lock();
+    let jobs = std::mem::take(&mut PENDING.lock().jobs);
+    let mut first_error: Option<std::io::Error> = None;
+    for job in jobs {
+        match job.join() {
+            Ok(Ok(Some(dir))) => {
+                PENDING.lock().dirs.insert(dir);
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert(std::io::Error::other("a file sync thread panicked"));
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let dirs: Vec<PathBuf> = PENDING.lock().dirs.drain().collect();
+    let results: Vec<(PathBuf, std::io::Result<()>)> = if dirs.len() <= 1 {
+        dirs.into_iter()
+            .map(|d| {
+                let r = sync_dir(&d);
+                (d, r)
+            })
+            .collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = dirs
+                .into_iter()
+                .map(|d| {
+                    scope.spawn(move || {
+                        let r = sync_dir(&d);
+                        (d, r)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            PathBuf::new(),
+                            Err(std::io::Error::other("a directory sync thread panicked")),
+                        )
+                    })
+                })
+                .collect()
+        })
+    };
+    for (dir, r) in results {
+        if let Err(e) = r {
+            // Keep it pending: this commit must not proceed; the next one retries.
+            if !dir.as_os_str().is_empty() {
+                PENDING.lock().dirs.insert(dir.clone());
+            }
+            first_error.get_or_insert(std::io::Error::new(
+                e.kind(),
+                format!("cannot sync directory '{}': {e}", dir.display()),
+            ));
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// [`sync_pending_dirs`] from async code (on the blocking pool).
+pub async fn flush_pending() -> std::io::Result<()> {
+    tokio::task::spawn_blocking(sync_pending_dirs)
+        .await
+        .map_err(|e| std::io::Error::other(format!("file sync task failed: {e}")))?
+}
+
+/// Writes `data` to `path`: a temporary file, then (in the background) fdatasync and
+/// rename; durable once [`sync_pending_dirs`] returns.
 pub fn write_durable(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("/"));
     create_dir_all_durable(parent)?;
     let tmp = temp_path_for(path);
-    let result = (|| {
+    let written = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(data)?;
-        f.sync_data()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        sync_dir(parent)
+        Ok::<_, std::io::Error>(f)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match written {
+        Ok(f) => {
+            finish_in_background(f, tmp, path.to_path_buf());
+            Ok(())
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
 }
 
 /// Local-disk storage whose writes are durable when they return.
@@ -162,11 +297,7 @@ impl Storage for DurableLocalStorage {
 
     async fn write(&self, path: &str, bs: Bytes) -> IcebergResult<()> {
         let p = local_path(path);
-        tokio::task::spawn_blocking(move || {
-            write_durable(&p, &bs).map_err(|e| io_err("cannot write file", &p, e))
-        })
-        .await
-        .map_err(join_err)?
+        write_durable(&p, &bs).map_err(|e| io_err("cannot write file", &p, e))
     }
 
     async fn writer(&self, path: &str) -> IcebergResult<Box<dyn FileWrite>> {
@@ -270,23 +401,16 @@ impl FileWrite for LocalWrite {
             .take()
             .ok_or_else(|| IcebergError::new(ErrorKind::Unexpected, "file is already closed"))?;
         let (tmp, target) = (self.tmp.clone(), self.target.clone());
-        let result = tokio::task::spawn_blocking(move || {
-            let file = file
-                .into_inner()
-                .map_err(|e| io_err("cannot write file", &tmp, e.into_error()))?;
-            file.sync_data()
-                .map_err(|e| io_err("cannot sync file", &tmp, e))?;
-            drop(file);
-            fs::rename(&tmp, &target).map_err(|e| io_err("cannot rename file", &tmp, e))?;
-            let parent = target.parent().unwrap_or(Path::new("/"));
-            sync_dir(parent).map_err(|e| io_err("cannot sync directory", parent, e))
-        })
-        .await
-        .map_err(join_err)?;
-        if result.is_err() {
-            let _ = fs::remove_file(&self.tmp);
+        match file.into_inner() {
+            Ok(file) => {
+                finish_in_background(file, tmp, target);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&self.tmp);
+                Err(io_err("cannot write file", &tmp, e.into_error()))
+            }
         }
-        result
     }
 }
 
@@ -614,6 +738,7 @@ mod tests {
             .write(Bytes::from_static(b"{}"))
             .await
             .unwrap();
+        sync_pending_dirs().unwrap();
         assert_eq!(
             io.new_input(&loc).unwrap().read().await.unwrap().as_ref(),
             b"{}"
@@ -636,6 +761,7 @@ mod tests {
         w.write(Bytes::from_static(b"world")).await.unwrap();
         assert!(!Path::new(&loc).exists(), "file visible before close");
         w.close().await.unwrap();
+        sync_pending_dirs().unwrap();
         assert_eq!(fs::read(&loc).unwrap(), b"hello world");
         let reader = io.new_input(&loc).unwrap().reader().await.unwrap();
         assert_eq!(reader.read(6..11).await.unwrap().as_ref(), b"world");

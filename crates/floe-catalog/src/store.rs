@@ -250,9 +250,13 @@ pub(crate) struct NsEntry {
 /// is authoritative.
 #[derive(Debug, Default)]
 pub(crate) struct Mirror {
-    pub namespaces: DashMap<NamespaceIdent, NsEntry>,
-    pub tables: DashMap<TableIdent, Arc<TableRecord>>,
+    pub namespaces: DashMap<NamespaceIdent, NsEntry, FastHash>,
+    pub tables: DashMap<TableIdent, Arc<TableRecord>, FastHash>,
 }
+
+/// Names are not attacker-chosen keys of a network service; a fast hash keeps warm
+/// lookups cheap.
+type FastHash = foldhash::fast::RandomState;
 
 /// A consistent, read-only view of every table pointer at one instant.
 #[derive(Clone)]
@@ -534,6 +538,10 @@ impl Store {
     /// transaction. Every expectation is checked before anything is written; when
     /// several bases moved, the error names all of them.
     pub fn apply(&self, moves: &[Move], release: Option<&NewRelease>) -> Result<Applied> {
+        // Commit protocol step 1, completed: every file written so far is durable
+        // (renames included) before any pointer can name it.
+        crate::storage::sync_pending_dirs()
+            .map_err(|e| Error::io("cannot make files durable", "warehouse", e))?;
         let _w = self.writer.lock();
         let txn = self.begin_write("commit")?;
         let now = now_ms();

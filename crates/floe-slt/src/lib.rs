@@ -40,6 +40,8 @@ pub struct Options {
     pub engine_name: String,
     /// `datafusion.execution.target_partitions` (0: number of cores).
     pub target_partitions: usize,
+    /// Enable `information_schema`.
+    pub information_schema: bool,
 }
 
 impl Default for Options {
@@ -50,6 +52,21 @@ impl Default for Options {
             floe_is_default: true,
             engine_name: "floe".into(),
             target_partitions: 0,
+            information_schema: true,
+        }
+    }
+}
+
+impl Options {
+    /// Settings matching DataFusion's own sqllogictest runner (4 target partitions,
+    /// DataFusion's default catalog, no information_schema unless a file enables it).
+    pub fn datafusion_suite(floe_is_default: bool) -> Self {
+        Self {
+            floe_is_default,
+            engine_name: "DataFusion".into(),
+            target_partitions: 4,
+            information_schema: false,
+            ..Self::default()
         }
     }
 }
@@ -167,6 +184,7 @@ pub async fn run_file(path: &Path, options: &Options) -> Result<(), String> {
     let session_options = SessionOptions {
         floe_is_default: options.floe_is_default,
         target_partitions: options.target_partitions,
+        information_schema: options.information_schema,
     };
     let floe = Floe::open_with(
         &dir,
@@ -272,4 +290,94 @@ pub async fn run_paths(paths: &[PathBuf], options: &Options) -> Summary {
         }
     }
     summary
+}
+
+/// Alias of [`run_paths`] for embedders' test suites.
+pub async fn run_files(paths: &[PathBuf], options: &Options) -> Summary {
+    run_paths(paths, options).await
+}
+
+/// Files of DataFusion's own suite that cannot run here, with the reason (checked in as
+/// `datafusion-suite-skip.txt`: `<path under test_files>\t<reason>`).
+pub const DATAFUSION_SKIP_LIST: &str = include_str!("../datafusion-suite-skip.txt");
+
+/// The skip list as (path, reason) pairs.
+pub fn datafusion_skips() -> Vec<(String, String)> {
+    DATAFUSION_SKIP_LIST
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            l.split_once('\t')
+                .map(|(p, r)| (p.trim().to_string(), r.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Runs DataFusion's own sqllogictest suite from `crate_dir` (the unpacked
+/// `datafusion-sqllogictest` crate, holding `test_files/`): the files are copied to a
+/// scratch directory, which becomes the working directory (the suites use paths relative
+/// to it), and every file not on the skip list runs. Returns the summary and the skipped
+/// files with their reasons.
+pub async fn run_datafusion_suite(
+    crate_dir: &Path,
+    floe_is_default: bool,
+) -> std::io::Result<(Summary, Vec<(String, String)>)> {
+    let work = tempfile::tempdir()?;
+    copy_dir(crate_dir, work.path())?;
+    let previous = std::env::current_dir()?;
+    std::env::set_current_dir(work.path())?;
+    let test_files = work.path().join("test_files");
+    let skips = datafusion_skips();
+    let options = Options::datafusion_suite(floe_is_default);
+    let mut summary = Summary::default();
+    let mut skipped = Vec::new();
+    for file in collect_files(&test_files)? {
+        let rel = file
+            .strip_prefix(&test_files)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        if let Some((_, reason)) = skips
+            .iter()
+            .find(|(p, _)| rel == *p || (p.ends_with('/') && rel.starts_with(p.as_str())))
+        {
+            skipped.push((rel, reason.clone()));
+            continue;
+        }
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let scratch = test_files.join("scratch").join(&stem);
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch)?;
+        let start = Instant::now();
+        let result = run_file(&file, &options).await;
+        let elapsed = start.elapsed();
+        match result {
+            Ok(()) => summary.passed += 1,
+            Err(_) => summary.failed += 1,
+        }
+        summary.files.push(FileResult {
+            path: PathBuf::from(rel),
+            error: result.err(),
+            elapsed,
+        });
+    }
+    std::env::set_current_dir(previous)?;
+    Ok((summary, skipped))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }

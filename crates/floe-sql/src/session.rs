@@ -245,6 +245,8 @@ pub struct SessionOptions {
     pub floe_is_default: bool,
     /// `datafusion.execution.target_partitions` (0: number of cores).
     pub target_partitions: usize,
+    /// Enable `information_schema` (and so SHOW TABLES / SHOW COLUMNS).
+    pub information_schema: bool,
 }
 
 impl Default for SessionOptions {
@@ -252,6 +254,7 @@ impl Default for SessionOptions {
         Self {
             floe_is_default: true,
             target_partitions: 0,
+            information_schema: true,
         }
     }
 }
@@ -263,7 +266,7 @@ pub fn build_context(
 ) -> Result<SessionContext> {
     let engine = &shared.engine;
     let mut config = SessionConfig::new()
-        .with_information_schema(true)
+        .with_information_schema(options.information_schema)
         .with_create_default_catalog_and_schema(!options.floe_is_default);
     if options.floe_is_default {
         config =

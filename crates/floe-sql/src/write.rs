@@ -209,6 +209,8 @@ pub async fn write_plan(
 
 /// Deletes data files that will not be committed (best effort; leftovers are orphans).
 pub async fn delete_files(table: &Table, files: &[DataFile]) {
+    // Finish in-flight renames first, or a file could appear after its deletion.
+    let _ = floe_catalog::storage::flush_pending().await;
     for f in files {
         let _ = table.file_io().delete(f.file_path()).await;
     }

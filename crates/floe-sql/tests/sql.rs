@@ -332,3 +332,111 @@ async fn a_read_only_warehouse_refuses_writes_and_serves_reads() {
         assert!(e.contains("read-only"), "{sql}: {e}");
     }
 }
+
+/// A table whose snapshot carries position-delete files (as Spark's merge-on-read
+/// writes) is refused with a clear error instead of returning deleted rows.
+#[tokio::test]
+async fn row_level_delete_files_are_refused_clearly() {
+    use iceberg::spec::{
+        DataContentType, DataFileBuilder, DataFileFormat, MAIN_BRANCH, ManifestListWriter,
+        ManifestWriterBuilder, Operation, Snapshot, SnapshotReference, SnapshotRetention, Struct,
+        Summary,
+    };
+    use iceberg::{TableRequirement, TableUpdate};
+    let w = warehouse().await;
+    let s = session(&w, 1);
+    rows(&s, "CREATE TABLE t (x BIGINT)").await;
+    rows(&s, "INSERT INTO t VALUES (1), (2)").await;
+    rows(&s, "CREATE TABLE other (x BIGINT)").await;
+    rows(&s, "INSERT INTO other VALUES (7)").await;
+    let catalog = &w.engine.catalog;
+    let table = catalog.table(&ident("t")).await.unwrap();
+    let md = table.metadata();
+    let parent = md.current_snapshot().unwrap().clone();
+    let list = catalog.manifest_list(md, &parent).await.unwrap();
+    let snapshot_id = 4242;
+    let seq = md.next_sequence_number();
+    let io = table.file_io();
+    let delete_file = DataFileBuilder::default()
+        .content(DataContentType::PositionDeletes)
+        .file_path(format!("{}/data/deletes.parquet", md.location()))
+        .file_format(DataFileFormat::Parquet)
+        .file_size_in_bytes(100)
+        .record_count(1)
+        .partition(Struct::empty())
+        .partition_spec_id(0)
+        .build()
+        .unwrap();
+    let mut mw = ManifestWriterBuilder::new(
+        io.new_output(format!("{}/metadata/deletes-m0.avro", md.location()))
+            .unwrap(),
+        Some(snapshot_id),
+        md.current_schema().clone(),
+        (**md.default_partition_spec()).clone(),
+    )
+    .build_v2_deletes();
+    mw.add_file(delete_file, seq).unwrap();
+    let delete_manifest = mw.write_manifest_file().await.unwrap();
+    let list_path = format!("{}/metadata/snap-{snapshot_id}-deletes.avro", md.location());
+    let mut lw = ManifestListWriter::v2(
+        io.new_output(&list_path).unwrap().writer().await.unwrap(),
+        snapshot_id,
+        Some(parent.snapshot_id()),
+        seq,
+    );
+    lw.add_manifests(
+        list.entries()
+            .iter()
+            .cloned()
+            .chain(std::iter::once(delete_manifest)),
+    )
+    .unwrap();
+    lw.close().await.unwrap();
+    let snapshot = Snapshot::builder()
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(Some(parent.snapshot_id()))
+        .with_sequence_number(seq)
+        .with_timestamp_ms(parent.timestamp_ms() + 1)
+        .with_manifest_list(list_path)
+        .with_schema_id(md.current_schema_id())
+        .with_summary(Summary {
+            operation: Operation::Delete,
+            additional_properties: HashMap::new(),
+        })
+        .build();
+    catalog
+        .commit_table(
+            &ident("t"),
+            vec![TableRequirement::UuidMatch { uuid: md.uuid() }],
+            vec![
+                TableUpdate::AddSnapshot { snapshot },
+                TableUpdate::SetSnapshotRef {
+                    ref_name: MAIN_BRANCH.into(),
+                    reference: SnapshotReference::new(
+                        snapshot_id,
+                        SnapshotRetention::branch(None, None, None),
+                    ),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let e = err(&s, "SELECT * FROM t").await;
+    assert!(
+        e.contains("table 'public.t' has row-level delete files"),
+        "{e}"
+    );
+    let e = err(&s, "DELETE FROM t WHERE x = 1").await;
+    assert!(e.contains("row-level delete files"), "{e}");
+    // The version before the deletes still reads, and so do other tables.
+    let n = scalar(
+        &s,
+        &format!(
+            "SELECT count(*) FROM t FOR VERSION AS OF {}",
+            parent.snapshot_id()
+        ),
+    )
+    .await;
+    assert_eq!(n, 2);
+    assert_eq!(scalar(&s, "SELECT count(*) FROM other").await, 1);
+}

@@ -19,8 +19,16 @@ struct Args {
     /// Make DataFusion's in-memory catalog the default (floe stays reachable as `floe`).
     #[arg(long)]
     datafusion_default: bool,
+    /// Run DataFusion's own suite from DIR (an unpacked datafusion-sqllogictest crate,
+    /// holding test_files/), skipping the files of the checked-in skip list.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["paths", "complete", "warehouse"])]
+    datafusion_suite: Option<PathBuf>,
+    /// With --datafusion-suite: make floe's Iceberg catalog the default catalog, so
+    /// tables the tests create become Iceberg tables.
+    #[arg(long, requires = "datafusion_suite")]
+    floe_default: bool,
     /// .slt files or directories (searched recursively).
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "datafusion_suite", value_name = "PATH")]
     paths: Vec<PathBuf>,
 }
 
@@ -39,7 +47,26 @@ fn main() -> ExitCode {
         floe_is_default: !args.datafusion_default,
         ..Default::default()
     };
-    let summary = runtime.block_on(floe_slt::run_paths(&args.paths, &options));
+    let summary = if let Some(dir) = &args.datafusion_suite {
+        match runtime.block_on(floe_slt::run_datafusion_suite(dir, args.floe_default)) {
+            Ok((summary, skipped)) => {
+                for (path, reason) in &skipped {
+                    println!("skip  {path} ({reason})");
+                }
+                println!("{} skipped", skipped.len());
+                summary
+            }
+            Err(e) => {
+                eprintln!(
+                    "Error: cannot run the DataFusion suite from '{}': {e}",
+                    dir.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        runtime.block_on(floe_slt::run_paths(&args.paths, &options))
+    };
     for f in &summary.files {
         let secs = f.elapsed.as_secs_f64();
         match &f.error {

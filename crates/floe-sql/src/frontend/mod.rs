@@ -164,15 +164,24 @@ impl Session {
         })
     }
 
-    async fn execute_inner(&self, sql: &str) -> Result<StatementOutput> {
-        let keyword = split::leading_keyword(sql);
-        match keyword.as_str() {
-            "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" => {
-                return self.transaction_statement(sql, &keyword).await;
-            }
-            "CALL" => return self.call(sql).await,
-            _ => {}
-        }
+    /// The physical plan of a query, through the full front end (time travel included),
+    /// without running it. For benchmarks and tools.
+    pub async fn physical_plan(
+        &self,
+        sql: &str,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let (statement, _) = self.parse(sql, &split::leading_keyword(sql)).await?;
+        let _view = self.shared.begin_statement()?;
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        self.ctx.state().create_physical_plan(&plan).await
+    }
+
+    /// Resolves time-travel clauses, cuts out CREATE TABLE extras and parses one statement.
+    async fn parse(
+        &self,
+        sql: &str,
+        keyword: &str,
+    ) -> Result<(DFStatement, crate::ddl::CreateExtras)> {
         // Time travel: resolve each clause's value, then rewrite to synthetic names.
         let clauses = find_clauses(sql)?;
         let mut resolved = Vec::with_capacity(clauses.len());
@@ -204,11 +213,24 @@ impl Session {
             return plan_err!("expected one statement, found {}", statements.len());
         }
         let Some(statement) = statements.pop_front() else {
-            return Ok(StatementOutput::empty());
+            return plan_err!("empty statement");
         };
         if let DFStatement::Statement(s) = &statement {
             reject_known_planner_panics(s)?;
         }
+        Ok((statement, extras))
+    }
+
+    async fn execute_inner(&self, sql: &str) -> Result<StatementOutput> {
+        let keyword = split::leading_keyword(sql);
+        match keyword.as_str() {
+            "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" => {
+                return self.transaction_statement(sql, &keyword).await;
+            }
+            "CALL" => return self.call(sql).await,
+            _ => {}
+        }
+        let (statement, extras) = self.parse(sql, &keyword).await?;
         let _view = self.shared.begin_statement()?;
         if let DFStatement::Statement(s) = &statement
             && let Some(out) = self.floe_statement(s, &extras).await?

@@ -222,6 +222,15 @@ impl TableProvider for FloeTable {
         };
         Ok(Arc::new(InsertExec::new(self.clone(), input, overwrite)))
     }
+
+    /// `TRUNCATE t`: an overwrite with nothing, one snapshot removing every file.
+    async fn truncate(&self, _state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        self.check_writable()?;
+        let empty = Arc::new(datafusion::physical_plan::empty::EmptyExec::new(
+            self.schema.clone(),
+        ));
+        Ok(Arc::new(InsertExec::new(self.clone(), empty, true)))
+    }
 }
 
 /// The one-column `count` schema DML statements return.
@@ -359,8 +368,10 @@ impl ExecutionPlan for InsertExec {
         &self.properties
     }
 
+    /// Each input partition is written by its own writer, so more partitions (up to
+    /// `target_partitions`) write in parallel.
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false]
+        vec![true]
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {

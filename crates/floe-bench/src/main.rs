@@ -1,0 +1,79 @@
+//! `floe-bench <suite> [--quick] [--json PATH]`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Suite {
+    /// floe's catalog against iceberg-rust's SqlCatalog (SQLite) and MemoryCatalog.
+    Catalog,
+    /// INSERT INTO ... SELECT of generated rows against DataFusion's COPY TO Parquet.
+    Ingest,
+    /// The 22 TPC-H queries (scale factor 1; 0.1 with --quick) on floe against plain
+    /// DataFusion over Parquet and iceberg-datafusion; data is kept in $FLOE_BENCH_DATA if set.
+    Scan,
+    /// Whole-process `floe DIR -c 'SELECT 1'` on an empty warehouse and on 1,000 tables.
+    Startup,
+    /// Time-travel resolution and planning on a table with 1,000 snapshots.
+    Timetravel,
+}
+
+/// Side-by-side benchmarks of floe against the alternatives.
+#[derive(Parser, Debug)]
+#[command(name = "floe-bench", version, about)]
+struct Args {
+    /// Which suite to run.
+    suite: Suite,
+    /// A smaller run that finishes in under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<floe_bench::report::Report, String> = runtime.block_on(async {
+        match args.suite {
+            Suite::Catalog => floe_bench::catalog::run(args.quick)
+                .await
+                .map_err(|e| e.to_string()),
+            Suite::Ingest => floe_bench::ingest::run(args.quick)
+                .await
+                .map_err(|e| floe::display_error(&e)),
+            Suite::Scan => floe_bench::scan::run(args.quick)
+                .await
+                .map_err(|e| floe::display_error(&e)),
+            Suite::Startup => floe_bench::startup::run(args.quick).await,
+            Suite::Timetravel => floe_bench::timetravel::run(args.quick)
+                .await
+                .map_err(|e| floe::display_error(&e)),
+        }
+    });
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    report.print();
+    if let Some(path) = args.json {
+        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("Error: cannot write '{}': {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
