@@ -8,7 +8,7 @@ mod helper;
 mod print;
 mod repl;
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,6 +47,10 @@ struct Args {
     /// No banner and no timing.
     #[arg(short, long)]
     quiet: bool,
+    /// Verify the warehouse (metadata, manifests, data files, releases) without changing
+    /// anything; print the problems found and exit 1 if there are any.
+    #[arg(long, requires = "warehouse", conflicts_with_all = ["commands", "files"])]
+    check: bool,
 }
 
 /// Shell state shared by the non-interactive runner and the REPL.
@@ -162,6 +166,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // DataFusion handles expressions recursively; unoptimized builds need the room.
+        .thread_stack_size(16 << 20)
         .build()
     {
         Ok(rt) => rt,
@@ -176,6 +182,34 @@ fn main() -> ExitCode {
     code
 }
 
+/// `floe --check`: prints problems (one per line) and returns how many there were.
+async fn shell_check(floe: &Floe) -> Result<usize, String> {
+    let catalog = floe.redb_catalog();
+    let problems = catalog.check().await.map_err(|e| e.to_string())?;
+    for p in &problems {
+        println!("{}: {}: {}", p.object, p.file, p.problem);
+    }
+    let mut tables = 0;
+    let mut queue = catalog.namespaces(None).map_err(|e| e.to_string())?;
+    while let Some(ns) = queue.pop() {
+        queue.extend(catalog.namespaces(Some(&ns)).map_err(|e| e.to_string())?);
+        tables += catalog.tables(&ns).map(|t| t.len()).unwrap_or(0);
+    }
+    if problems.is_empty() {
+        println!(
+            "warehouse {} is consistent ({tables} tables checked)",
+            catalog.warehouse()
+        );
+    } else {
+        eprintln!(
+            "Error: {} problem(s) found in warehouse {}",
+            problems.len(),
+            catalog.warehouse()
+        );
+    }
+    Ok(problems.len())
+}
+
 fn run(args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
     let stdin_is_tty = std::io::stdin().is_terminal();
     let non_interactive = !args.commands.is_empty() || !args.files.is_empty() || !stdin_is_tty;
@@ -188,7 +222,7 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
                 Floe::open_with(
                     dir,
                     OpenOptions {
-                        read_only: args.read_only,
+                        read_only: args.read_only || args.check,
                         ..Default::default()
                     },
                 )
@@ -210,6 +244,17 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.check {
+        let problems = runtime.block_on(shell_check(&floe));
+        return match problems {
+            Ok(0) => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut shell = Shell {
         floe,
         format: args.format,
@@ -230,12 +275,37 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
             }
         }
         if args.commands.is_empty() && args.files.is_empty() {
-            let mut s = String::new();
-            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
-                eprintln!("Error: cannot read standard input: {e}");
-                return ExitCode::FAILURE;
+            // Piped input runs statement by statement as it arrives (output flushed after
+            // each), so a long or never-ending pipe streams instead of waiting for EOF.
+            let mut pending = String::new();
+            for line in std::io::stdin().lock().lines() {
+                let line = match line {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("Error: cannot read standard input: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                pending.push_str(&line);
+                pending.push('\n');
+                let trimmed = pending.trim_start();
+                let complete = if trimmed.starts_with('\\') {
+                    true
+                } else {
+                    !floe::floe_sql::frontend::split::is_incomplete(&pending)
+                };
+                if !complete {
+                    continue;
+                }
+                let script = std::mem::take(&mut pending);
+                if let Err(e) = runtime.block_on(shell.run_script(&script, &mut out)) {
+                    let _ = out.flush();
+                    eprintln!("Error: {e}");
+                    return ExitCode::FAILURE;
+                }
+                let _ = out.flush();
             }
-            scripts.push(s);
+            scripts.push(pending);
         }
         for script in scripts {
             if let Err(e) = runtime.block_on(shell.run_script(&script, &mut out)) {

@@ -46,6 +46,7 @@ fn interactive_session_through_a_pty() -> Result<(), rexpect::error::Error> {
     // Tab completes a table name from the live catalog.
     p.send("SELECT count(*) AS n FROM orders_t")?;
     p.send("\t")?;
+    p.flush()?;
     std::thread::sleep(Duration::from_millis(300));
     p.send_line(";")?;
     p.exp_string(" 3 ")?; // the count (box-drawing characters arrive as raw bytes)
@@ -65,7 +66,12 @@ fn interactive_session_through_a_pty() -> Result<(), rexpect::error::Error> {
 
     // Ctrl-C at the prompt clears the line; the shell is still usable.
     p.send("SELECT 'half typed")?;
+    p.flush()?; // `send` is line-buffered
+    p.exp_string("half typed")?;
     p.send_control('c')?;
+    // Type the next line only once the fresh prompt is up: keys that arrive in the same
+    // read as the Ctrl-C are discarded by rustyline along with the cleared line.
+    std::thread::sleep(Duration::from_millis(1000));
     p.send_line("SELECT 6 * 7 AS still_here;")?;
     p.exp_string("still_here")?;
     p.exp_string("42")?;

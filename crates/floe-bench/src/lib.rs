@@ -2,6 +2,7 @@
 //! instead, in one run, and print ratios (absolute times on shared machines mean little).
 
 pub mod catalog;
+pub mod crash;
 pub mod ingest;
 pub mod report;
 pub mod scan;

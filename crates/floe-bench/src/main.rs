@@ -9,6 +9,8 @@ use clap::{Parser, ValueEnum};
 enum Suite {
     /// floe's catalog against iceberg-rust's SqlCatalog (SQLite) and MemoryCatalog.
     Catalog,
+    /// Crash campaign: a child floe shell SIGKILLed at random moments (500 kills; 60 with --quick).
+    Crash,
     /// INSERT INTO ... SELECT of generated rows against DataFusion's COPY TO Parquet.
     Ingest,
     /// The 22 TPC-H queries (scale factor 1; 0.1 with --quick) on floe against plain
@@ -29,6 +31,9 @@ struct Args {
     /// A smaller run that finishes in under a minute.
     #[arg(long)]
     quick: bool,
+    /// crash: number of kills (overrides the default).
+    #[arg(long)]
+    kills: Option<usize>,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
             Suite::Catalog => floe_bench::catalog::run(args.quick)
                 .await
                 .map_err(|e| e.to_string()),
+            Suite::Crash => floe_bench::crash::run(args.quick, args.kills).await,
             Suite::Ingest => floe_bench::ingest::run(args.quick)
                 .await
                 .map_err(|e| floe::display_error(&e)),

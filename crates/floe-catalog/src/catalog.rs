@@ -725,7 +725,7 @@ impl RedbCatalog {
             expected: table.metadata_location().map(str::to_string),
         }];
         blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
-        iceberg::drop_table_data(&table).await?;
+        self.delete_table_files(&table).await?;
         if let WarehouseStorage::Local(_) = &self.inner.storage {
             remove_empty_dirs(&local_path(table.metadata().location()));
         }

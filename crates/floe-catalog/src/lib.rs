@@ -31,7 +31,7 @@ pub use catalog::{
     RedbCatalogBuilder,
 };
 pub use error::{Error, Result};
-pub use maintenance::{Expired, refs};
+pub use maintenance::{Expired, Problem, refs};
 pub use releases::{Published, StagedCommit};
 pub use snapshots::{LiveFile, MANIFEST_MERGE_THRESHOLD, ProducedSnapshot, SnapshotChange};
 pub use store::{

@@ -21,6 +21,27 @@ use crate::error::{Error, Result};
 use crate::ident::table_display;
 use crate::storage::{WarehouseStorage, local_path};
 
+/// One problem found by [`RedbCatalog::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The table (or release) concerned.
+    pub object: String,
+    /// The file concerned.
+    pub file: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl Problem {
+    fn new(object: &str, file: &str, problem: String) -> Self {
+        Self {
+            object: object.to_string(),
+            file: file.to_string(),
+            problem,
+        }
+    }
+}
+
 /// What `expire_snapshots` did.
 #[derive(Debug, Clone, Default)]
 pub struct Expired {
@@ -155,6 +176,10 @@ impl RedbCatalog {
         // The pointer moved first: a crash now only leaves files to the orphan sweep.
         let mut deleted = 0;
         for f in dead.difference(&live) {
+            // Never delete outside the table's own location, whatever the metadata says.
+            if !crate::storage::is_within(f, md.location()) {
+                continue;
+            }
             if self.file_io().delete(f).await.is_ok() {
                 deleted += 1;
             }
@@ -301,6 +326,140 @@ impl RedbCatalog {
             }
         }
         Ok(orphans)
+    }
+
+    /// Deletes a dropped table's files: every file its snapshots reach and its metadata
+    /// files — only those inside the table's location.
+    pub(crate) async fn delete_table_files(&self, table: &Table) -> Result<usize> {
+        let md = table.metadata();
+        let mut files = HashSet::new();
+        let all: Vec<i64> = md.snapshots().map(|s| s.snapshot_id()).collect();
+        self.reachable(md, &all, &mut files).await?;
+        for log in md.metadata_log() {
+            files.insert(normalize(&log.metadata_file));
+        }
+        if let Some(l) = table.metadata_location() {
+            files.insert(normalize(l));
+        }
+        let mut deleted = 0;
+        for f in files {
+            if crate::storage::is_within(&f, md.location())
+                && self.file_io().delete(&f).await.is_ok()
+            {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Verifies the warehouse without changing anything: every table's metadata parses,
+    /// every snapshot's manifest list and manifests read, every data file the tables
+    /// reference exists with its recorded size and lies inside the table or warehouse,
+    /// and every release's metadata files read. Returns the problems found.
+    pub async fn check(&self) -> Result<Vec<Problem>> {
+        let mut problems = Vec::new();
+        let root = self.storage().root_location();
+        let mut queue = self.namespaces(None)?;
+        while let Some(ns) = queue.pop() {
+            queue.extend(self.namespaces(Some(&ns))?);
+            for ident in self.tables(&ns)? {
+                let name = table_display(&ident);
+                let table = match self.table(&ident).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let location = self
+                            .table_record(&ident)
+                            .map(|r| r.location.clone())
+                            .unwrap_or_default();
+                        problems.push(Problem::new(&name, &location, e.to_string()));
+                        continue;
+                    }
+                };
+                let md = table.metadata();
+                let mut seen_manifests = HashSet::new();
+                let mut seen_files = HashSet::new();
+                for snapshot in md.snapshots() {
+                    let list = match self.manifest_list(md, snapshot).await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            problems.push(Problem::new(
+                                &name,
+                                snapshot.manifest_list(),
+                                e.to_string(),
+                            ));
+                            continue;
+                        }
+                    };
+                    for mf in list.entries() {
+                        if !seen_manifests.insert(mf.manifest_path.clone()) {
+                            continue;
+                        }
+                        let manifest = match self.manifest(mf).await {
+                            Ok(m) => m,
+                            Err(e) => {
+                                problems.push(Problem::new(
+                                    &name,
+                                    &mf.manifest_path,
+                                    e.to_string(),
+                                ));
+                                continue;
+                            }
+                        };
+                        for e in manifest.entries().iter().filter(|e| e.is_alive()) {
+                            let path = e.file_path().to_string();
+                            if !seen_files.insert(path.clone()) {
+                                continue;
+                            }
+                            if !crate::storage::is_within(&path, md.location())
+                                && !crate::storage::is_within(&path, &root)
+                            {
+                                problems.push(Problem::new(
+                                    &name,
+                                    &path,
+                                    "data file is outside the table's location and the warehouse"
+                                        .into(),
+                                ));
+                                continue;
+                            }
+                            match self.file_io().new_input(&path)?.metadata().await {
+                                Ok(meta) if meta.size != e.file_size_in_bytes() => {
+                                    problems.push(Problem::new(
+                                        &name,
+                                        &path,
+                                        format!(
+                                            "file has {} bytes, the manifest says {}",
+                                            meta.size,
+                                            e.file_size_in_bytes()
+                                        ),
+                                    ))
+                                }
+                                Ok(_) => {}
+                                Err(_) => problems.push(Problem::new(
+                                    &name,
+                                    &path,
+                                    "data file is missing".into(),
+                                )),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for r in self.releases().await? {
+            for entry in self.release_tables(&r.name).await? {
+                if let Err(e) = self
+                    .table_at(&entry.ident(), &entry.metadata_location)
+                    .await
+                {
+                    problems.push(Problem::new(
+                        &format!("release {}", r.name),
+                        &entry.metadata_location,
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+        Ok(problems)
     }
 
     /// Ref names (tags and branches) of a table.

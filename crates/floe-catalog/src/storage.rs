@@ -4,12 +4,12 @@
 //! its own [`iceberg::io::Storage`] implementations:
 //!
 //! * [`DurableLocalStorage`] — local disks. A file is written under a temporary name in
-//!   its final directory, `fdatasync`ed and renamed to its final name, so a file that
-//!   exists under its final name is complete. The rename is made durable by an fsync of
-//!   the directory, which is *deferred*: the directory joins a pending set, and
-//!   [`sync_pending_dirs`] fsyncs every pending directory (in parallel) — the catalog
-//!   calls it before every pointer move, so all files a commit names are durable before
-//!   the commit is. One commit's files share a directory, so this costs one directory
+//!   its final directory and renamed to its final name when complete (so a reader never
+//!   sees a partial file); its `fdatasync` and the fsync of its directory are *deferred*:
+//!   the sync runs on a background thread, the directory joins a pending set, and
+//!   [`sync_pending_dirs`] waits for the syncs and fsyncs every pending directory (in
+//!   parallel) — the catalog calls it before every pointer move, so all files a commit
+//!   names are durable before the commit is. One commit's files share a directory, so this costs one directory
 //!   fsync per commit instead of one per file. Missing directories are created durably
 //!   (each new directory's parent is fsynced at once). Crashes leave at most `.*.tmp`
 //!   files or unreferenced files (orphans).
@@ -73,6 +73,22 @@ pub fn local_path(location: &str) -> PathBuf {
     }
 }
 
+/// Whether `location` lies inside `root` (both URIs or paths; `..` segments refused).
+/// Guards reads and deletes against metadata that names files elsewhere.
+pub fn is_within(location: &str, root: &str) -> bool {
+    fn norm(s: &str) -> String {
+        if s.starts_with("file:") || s.starts_with('/') {
+            local_path(s).display().to_string()
+        } else {
+            s.to_string()
+        }
+    }
+    let (loc, root) = (norm(location), norm(root));
+    let root = root.trim_end_matches('/');
+    loc.strip_prefix(root)
+        .is_some_and(|rest| rest.starts_with('/') && !rest.split('/').any(|seg| seg == ".."))
+}
+
 /// fsyncs a directory so the entries created or renamed in it are durable. A directory
 /// that no longer exists has nothing to make durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -134,31 +150,32 @@ static PENDING: LazyLock<parking_lot::Mutex<Pending>> = LazyLock::new(Default::d
 /// work it took from the pending set (work the first caller may rely on).
 static FLUSH: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
-/// Makes `tmp` durable and renames it to `target` on a background thread; the directory
-/// fsync comes later, in [`sync_pending_dirs`]. Per file the order is the durable one:
-/// data synced, then renamed, then (before any pointer moves) the directory synced.
-fn finish_in_background(file: File, tmp: PathBuf, target: PathBuf) {
+/// Renames the fully written `tmp` to `target` at once — so the file is readable under
+/// its final name as soon as the write returns — and makes its data durable on a
+/// background thread; the directory fsync comes later, in [`sync_pending_dirs`].
+/// Before any pointer moves, both are done (commit protocol step 1). A crash before then
+/// can leave a final-named file with unsynced data, but no metadata references it yet:
+/// it is an orphan, never read.
+fn finish_in_background(file: File, tmp: PathBuf, target: PathBuf) -> std::io::Result<()> {
+    if let Err(e) = fs::rename(&tmp, &target) {
+        let _ = fs::remove_file(&tmp);
+        return Err(std::io::Error::new(
+            e.kind(),
+            format!("cannot rename '{}' into place: {e}", target.display()),
+        ));
+    }
     let job = std::thread::spawn(move || {
-        let result = file.sync_data().and_then(|()| {
-            drop(file);
-            fs::rename(&tmp, &target)
-        });
         let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
-        match result {
+        match file.sync_data() {
             Ok(()) => Ok(Some(parent)),
-            // The directory was removed meanwhile (a purged table, an abandoned write):
-            // the file is gone with it and no commit can name it.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !parent.exists() => Ok(None),
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(std::io::Error::new(
-                    e.kind(),
-                    format!("cannot make '{}' durable: {e}", target.display()),
-                ))
-            }
+            Err(e) => Err(std::io::Error::new(
+                e.kind(),
+                format!("cannot make '{}' durable: {e}", target.display()),
+            )),
         }
     });
     PENDING.lock().jobs.push(job);
+    Ok(())
 }
 
 /// Makes every file written by floe's storage so far durable under its final name:
@@ -242,8 +259,8 @@ pub async fn flush_pending() -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(format!("file sync task failed: {e}")))?
 }
 
-/// Writes `data` to `path`: a temporary file, then (in the background) fdatasync and
-/// rename; durable once [`sync_pending_dirs`] returns.
+/// Writes `data` to `path`: a temporary file renamed into place (readable at once), its
+/// data synced in the background; durable once [`sync_pending_dirs`] returns.
 pub fn write_durable(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("/"));
     create_dir_all_durable(parent)?;
@@ -254,10 +271,7 @@ pub fn write_durable(path: &Path, data: &[u8]) -> std::io::Result<()> {
         Ok::<_, std::io::Error>(f)
     })();
     match written {
-        Ok(f) => {
-            finish_in_background(f, tmp, path.to_path_buf());
-            Ok(())
-        }
+        Ok(f) => finish_in_background(f, tmp, path.to_path_buf()),
         Err(e) => {
             let _ = fs::remove_file(&tmp);
             Err(e)
@@ -402,10 +416,8 @@ impl FileWrite for LocalWrite {
             .ok_or_else(|| IcebergError::new(ErrorKind::Unexpected, "file is already closed"))?;
         let (tmp, target) = (self.tmp.clone(), self.target.clone());
         match file.into_inner() {
-            Ok(file) => {
-                finish_in_background(file, tmp, target);
-                Ok(())
-            }
+            Ok(file) => finish_in_background(file, tmp, target)
+                .map_err(|e| io_err("cannot write file", &self.target, e)),
             Err(e) => {
                 let _ = fs::remove_file(&self.tmp);
                 Err(io_err("cannot write file", &tmp, e.into_error()))
@@ -776,6 +788,17 @@ mod tests {
         w.write(Bytes::from_static(b"x")).await.unwrap();
         drop(w);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn containment_checks() {
+        assert!(is_within("file:///w/ns/t/data/a.parquet", "/w/ns/t"));
+        assert!(is_within("/w/ns/t/data/a.parquet", "file:///w/ns/t/"));
+        assert!(!is_within("/w/ns/tt/data/a.parquet", "/w/ns/t"));
+        assert!(!is_within("/w/ns/t/../u/a.parquet", "/w/ns/t"));
+        assert!(!is_within("/etc/passwd", "/w"));
+        assert!(is_within("s3://b/p/ns/t/x", "s3://b/p"));
+        assert!(!is_within("s3://b/other/x", "s3://b/p"));
     }
 
     #[tokio::test]

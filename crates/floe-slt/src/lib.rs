@@ -381,3 +381,27 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Runs `fut` to completion on a fresh multi-threaded runtime, driven from a thread with a
+/// 64 MiB stack and with 16 MiB worker stacks. sqllogictest's nested futures and
+/// DataFusion's recursive expression handling need far more stack in unoptimized builds
+/// than the 2 MiB a test or tokio worker thread gets; this keeps a deep (but accepted)
+/// expression from aborting the run with a stack overflow.
+pub fn block_on_with_big_stack<F>(fut: F) -> std::io::Result<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    std::thread::Builder::new()
+        .name("floe-slt".into())
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_stack_size(16 << 20)
+                .build()?;
+            Ok(runtime.block_on(fut))
+        })?
+        .join()
+        .map_err(|_| std::io::Error::other("the sqllogictest thread panicked"))?
+}

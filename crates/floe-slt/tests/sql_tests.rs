@@ -19,11 +19,11 @@ fn main() {
                 .display()
                 .to_string();
             Trial::test(name, move || {
-                let runtime =
-                    tokio::runtime::Runtime::new().map_err(|e| Failed::from(e.to_string()))?;
-                runtime
-                    .block_on(floe_slt::run_file(&path, &floe_slt::Options::default()))
-                    .map_err(Failed::from)
+                floe_slt::block_on_with_big_stack(async move {
+                    floe_slt::run_file(&path, &floe_slt::Options::default()).await
+                })
+                .map_err(|e| Failed::from(e.to_string()))?
+                .map_err(Failed::from)
             })
         })
         .collect();

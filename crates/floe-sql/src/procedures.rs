@@ -167,6 +167,7 @@ const PROCEDURES: &[(&str, &[Param])] = &[
             p("metadata_location", Kind::Text, true),
         ],
     ),
+    ("check", &[]),
 ];
 
 /// Bound arguments of one call.
@@ -694,7 +695,7 @@ fn now_ms() -> i64 {
 pub async fn call(session: &Session, sql: &str) -> Result<StatementOutput> {
     let (name, raw) = parse_call(sql)?;
     let args = session.bind(&name, raw).await?;
-    if session.in_transaction() && name != "release" {
+    if session.in_transaction() && name != "release" && name != "check" {
         return plan_err!(
             "CALL {name} is not allowed inside a transaction; only CALL release(...) is (it publishes the transaction)"
         );
@@ -877,6 +878,33 @@ pub async fn call(session: &Session, sql: &str) -> Result<StatementOutput> {
                     )])),
                     Arc::new(Int64Array::from(vec![t.metadata().current_snapshot_id()])),
                     Arc::new(StringArray::from(vec![location])),
+                ],
+            )
+        }
+        "check" => {
+            let problems = catalog.check().await.map_err(to_df)?;
+            table_output(
+                &[
+                    ("object", DataType::Utf8),
+                    ("file", DataType::Utf8),
+                    ("problem", DataType::Utf8),
+                ],
+                vec![
+                    Arc::new(StringArray::from(
+                        problems
+                            .iter()
+                            .map(|p| p.object.clone())
+                            .collect::<Vec<_>>(),
+                    )),
+                    Arc::new(StringArray::from(
+                        problems.iter().map(|p| p.file.clone()).collect::<Vec<_>>(),
+                    )),
+                    Arc::new(StringArray::from(
+                        problems
+                            .iter()
+                            .map(|p| p.problem.clone())
+                            .collect::<Vec<_>>(),
+                    )),
                 ],
             )
         }

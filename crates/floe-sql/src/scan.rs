@@ -152,6 +152,10 @@ pub struct ScanRequest<'a> {
     pub with_file_column: bool,
     /// Only these files (by path), when set.
     pub only_files: Option<&'a HashSet<String>>,
+    /// The table's location (data files must lie inside it or the warehouse).
+    pub table_location: &'a str,
+    /// The warehouse root.
+    pub warehouse_root: &'a str,
 }
 
 fn strip_qualifiers(e: &Expr) -> Result<Expr> {
@@ -217,6 +221,14 @@ pub async fn plan_scan(
             continue;
         }
         let location = f.file.file_path();
+        if !floe_catalog::storage::is_within(location, req.table_location)
+            && !floe_catalog::storage::is_within(location, req.warehouse_root)
+        {
+            return plan_err!(
+                "table '{}' references data file '{location}', which is outside the table's location and the warehouse; refusing to read it",
+                req.table
+            );
+        }
         let (url, path) = split_location(location)?;
         match &store_url {
             None => store_url = Some(url),

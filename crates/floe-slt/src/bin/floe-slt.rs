@@ -34,13 +34,6 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let options = floe_slt::Options {
         warehouse: args.warehouse,
         complete: args.complete,
@@ -48,7 +41,11 @@ fn main() -> ExitCode {
         ..Default::default()
     };
     let summary = if let Some(dir) = &args.datafusion_suite {
-        match runtime.block_on(floe_slt::run_datafusion_suite(dir, args.floe_default)) {
+        let (dir2, floe_default) = (dir.clone(), args.floe_default);
+        let run = floe_slt::block_on_with_big_stack(async move {
+            floe_slt::run_datafusion_suite(&dir2, floe_default).await
+        });
+        match run.and_then(|r| r) {
             Ok((summary, skipped)) => {
                 for (path, reason) in &skipped {
                     println!("skip  {path} ({reason})");
@@ -65,7 +62,16 @@ fn main() -> ExitCode {
             }
         }
     } else {
-        runtime.block_on(floe_slt::run_paths(&args.paths, &options))
+        let paths = args.paths.clone();
+        match floe_slt::block_on_with_big_stack(async move {
+            floe_slt::run_paths(&paths, &options).await
+        }) {
+            Ok(summary) => summary,
+            Err(e) => {
+                eprintln!("Error: cannot start the runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     };
     for f in &summary.files {
         let secs = f.elapsed.as_secs_f64();

@@ -71,6 +71,117 @@ impl StatementOutput {
     }
 }
 
+/// Most binary operators one expression may chain, as DuckDB's `max_expression_depth`
+/// (1000). sqlparser builds `a + b + c + ...` iteratively, but DataFusion clones, plans
+/// and drops the resulting left-deep tree recursively, so a long enough chain overflows
+/// the stack and aborts the process; the chain is refused before it is parsed.
+pub const MAX_EXPRESSION_DEPTH: usize = 1000;
+
+/// Estimates each expression's depth from the token stream — which needs no recursion —
+/// and refuses a statement whose estimate exceeds [`MAX_EXPRESSION_DEPTH`]. Within one
+/// expression (between parentheses, commas and clause keywords) operators are counted per
+/// precedence class (OR, AND, comparison, arithmetic and the rest); a left-deep chain of
+/// one class is as deep as its count, so the largest count is the estimate.
+fn check_expression_depth(sql: &str) -> Result<()> {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    const OR: usize = 0;
+    const AND: usize = 1;
+    const CMP: usize = 2;
+    const ARITH: usize = 3;
+    let dialect = GenericDialect {};
+    // A statement the tokenizer rejects gets its error from the parser proper.
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
+        return Ok(());
+    };
+    let mut counts: Vec<[usize; 4]> = vec![[0; 4]];
+    for token in tokens {
+        let top = counts.len() - 1;
+        let class = match token {
+            Token::LParen | Token::LBracket => {
+                counts.push([0; 4]);
+                None
+            }
+            Token::RParen | Token::RBracket => {
+                if counts.len() > 1 {
+                    counts.pop();
+                }
+                None
+            }
+            Token::Comma | Token::SemiColon => {
+                counts[top] = [0; 4];
+                None
+            }
+            Token::Eq
+            | Token::DoubleEq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Spaceship => Some(CMP),
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::Caret
+            | Token::ShiftLeft
+            | Token::ShiftRight => Some(ARITH),
+            Token::Word(w) => match w.keyword {
+                Keyword::OR | Keyword::XOR => Some(OR),
+                Keyword::AND => Some(AND),
+                Keyword::SELECT
+                | Keyword::FROM
+                | Keyword::WHERE
+                | Keyword::GROUP
+                | Keyword::HAVING
+                | Keyword::ORDER
+                | Keyword::LIMIT
+                | Keyword::ON
+                | Keyword::WHEN
+                | Keyword::THEN
+                | Keyword::ELSE
+                | Keyword::END
+                | Keyword::UNION
+                | Keyword::SET
+                | Keyword::VALUES
+                | Keyword::JOIN => {
+                    counts[top] = [0; 4];
+                    None
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(class) = class {
+            counts[top][class] += 1;
+            if counts[top][class] > MAX_EXPRESSION_DEPTH {
+                return plan_err!(
+                    "expression too deep: more than {MAX_EXPRESSION_DEPTH} chained operators in one \
+                     expression (split it, or use IN (...) for a long OR chain)"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` (parsing: recursion bounded by the parser's recursion limit, but with large
+/// frames in unoptimized builds) on a fresh 8 MiB stack segment when the current thread
+/// has less than 4 MiB left — e.g. a 2 MiB tokio worker of an embedding application.
+fn with_parser_stack<T>(f: impl FnOnce() -> T) -> T {
+    const NEEDED: usize = 4 << 20;
+    if stacker::remaining_stack().is_some_and(|left| left >= NEEDED) {
+        f()
+    } else {
+        stacker::grow(8 << 20, f)
+    }
+}
+
 /// Inputs that DataFusion 53's planner panics on (found by fuzzing), turned into errors
 /// before they reach it: a typed literal whose value is not a string (`INT 5`).
 fn reject_known_planner_panics(statement: &Statement) -> Result<()> {
@@ -203,12 +314,16 @@ impl Session {
         } else {
             (sql, Default::default())
         };
-        let dialect = GenericDialect {};
-        let mut statements = DFParserBuilder::new(sql.as_str())
-            .with_dialect(&dialect)
-            .with_recursion_limit(self.recursion_limit())
-            .build()?
-            .parse_statements()?;
+        check_expression_depth(&sql)?;
+        let recursion_limit = self.recursion_limit();
+        let mut statements = with_parser_stack(|| {
+            let dialect = GenericDialect {};
+            DFParserBuilder::new(sql.as_str())
+                .with_dialect(&dialect)
+                .with_recursion_limit(recursion_limit)
+                .build()?
+                .parse_statements()
+        })?;
         if statements.len() != 1 {
             return plan_err!("expected one statement, found {}", statements.len());
         }

@@ -180,6 +180,7 @@ impl TableProvider for FloeTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let files = snapshot_files(&self.shared.engine, &self.table, self.snapshot_id).await?;
         let name = self.display_name();
+        let root = self.shared.engine.catalog.storage().root_location();
         plan_scan(
             state,
             ScanRequest {
@@ -188,6 +189,8 @@ impl TableProvider for FloeTable {
                 files,
                 with_file_column: self.with_file_column,
                 only_files: self.only_files.as_deref(),
+                table_location: self.table.metadata().location(),
+                warehouse_root: &root,
             },
             projection,
             filters,
@@ -294,8 +297,18 @@ impl DisplayAs for InsertExec {
     }
 }
 
-/// Appends commute, so a lost race is retried against the new head this many times.
-const APPEND_RETRIES: usize = 8;
+/// Appends commute, so a lost race is retried against the new head this many times,
+/// with jittered exponential backoff (as Iceberg's `commit.retry.*` does) so that many
+/// writers on one table do not keep colliding in lockstep.
+const APPEND_RETRIES: usize = 24;
+
+/// Backoff before retry `attempt` (1-based): 2^attempt ms capped at 200 ms, scaled by a
+/// random factor in [0.5, 1.5).
+fn retry_backoff(attempt: usize) -> std::time::Duration {
+    let base = (1u64 << attempt.min(8)).min(200) as f64;
+    let jitter = 0.5 + (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
+    std::time::Duration::from_micros((base * jitter * 1000.0) as u64)
+}
 
 async fn run_insert(
     table: FloeTable,
@@ -339,6 +352,7 @@ async fn run_insert(
                 let retryable = catalog_error(&e).is_some_and(|c| c.is_retryable());
                 if retryable && !overwrite && !shared.in_transaction() && attempt < APPEND_RETRIES {
                     attempt += 1;
+                    tokio::time::sleep(retry_backoff(attempt)).await;
                     base = catalog.table(&table.ident).await.map_err(to_df)?;
                     if base.metadata().uuid() != table.table.metadata().uuid() {
                         delete_files(&base, &files).await;
