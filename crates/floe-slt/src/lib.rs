@@ -102,11 +102,28 @@ impl sqllogictest::AsyncDB for FloeDb {
     type ColumnType = ColType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<ColType>, SltError> {
-        let mut output = self.session.execute(sql).await?;
+        // DataFusion's own suites match the error as DataFusion's runner prints it:
+        // the full `DataFusionError` text, category prefixes ("Error during planning: ")
+        // included; floe's suites match floe's one-line messages.
+        let datafusion_errors = self.engine_name == "DataFusion";
+        let wrap = |e: DataFusionError| {
+            if datafusion_errors {
+                let text = e.to_string();
+                let text = text
+                    .split("\n\nbacktrace")
+                    .next()
+                    .unwrap_or(&text)
+                    .to_string();
+                SltError(format!("DataFusion error: {text}"))
+            } else {
+                SltError::from(e)
+            }
+        };
+        let mut output = self.session.execute(sql).await.map_err(wrap)?;
         let types = column_types(output.schema.fields());
         let mut batches = Vec::new();
         while let Some(b) = output.stream.next().await {
-            batches.push(b?);
+            batches.push(b.map_err(wrap)?);
         }
         let rows = convert_batches(&batches).map_err(|e| SltError(e.to_string()))?;
         if rows.is_empty() && types.is_empty() {

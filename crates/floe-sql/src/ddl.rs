@@ -63,6 +63,13 @@ pub fn extract_create_extras(sql: &str) -> Result<(String, CreateExtras)> {
             |t| matches!(&t.token, Token::Word(w) if w.keyword == kw && w.quote_style.is_none()),
         )
     };
+    // CREATE EXTERNAL TABLE ... PARTITIONED BY (col type) is DataFusion's hive-style
+    // partitioning of a listing table: left to DataFusion untouched.
+    if sig.iter().take(6).any(
+        |t| matches!(&t.token, Token::Word(w) if w.keyword == Keyword::EXTERNAL && w.quote_style.is_none()),
+    ) {
+        return Ok((sql.to_string(), CreateExtras::default()));
+    }
     let mut extras = CreateExtras::default();
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut depth = 0;
