@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -410,26 +410,9 @@ pub async fn run_campaign(
     Ok(result)
 }
 
-/// The `floe` binary next to this program (or `FLOE_BIN`).
-pub fn floe_binary() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("FLOE_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let candidate = exe.with_file_name("floe");
-    if candidate.exists() {
-        Ok(candidate)
-    } else {
-        Err(format!(
-            "the floe binary is not at '{}'; build it first (cargo build --release -p floe-cli) or set FLOE_BIN",
-            candidate.display()
-        ))
-    }
-}
-
 /// The suite: `floe-bench crash [--quick]` (500 kills, or 60 with --quick).
 pub async fn run(quick: bool, kills: Option<usize>) -> Result<crate::report::Report, String> {
-    let bin = floe_binary()?;
+    let bin = crate::floe_binary()?;
     let kills = kills.unwrap_or(if quick { 60 } else { 500 });
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let wh = dir.path().join("warehouse");

@@ -27,3 +27,21 @@ where
     times.sort();
     times[times.len() / 2]
 }
+
+/// The `floe` binary: `FLOE_BIN`, or next to this program (same target directory).
+/// Used by the suites that run the real shell (`startup`, `crash`).
+pub fn floe_binary() -> Result<std::path::PathBuf, String> {
+    if let Some(p) = std::env::var_os("FLOE_BIN") {
+        return Ok(std::path::PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let candidate = exe.with_file_name("floe");
+    if candidate.exists() {
+        Ok(candidate)
+    } else {
+        Err(format!(
+            "the floe binary is not at '{}'; build it first (cargo build --release -p floe-cli) or set FLOE_BIN",
+            candidate.display()
+        ))
+    }
+}

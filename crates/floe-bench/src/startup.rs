@@ -9,23 +9,6 @@ use floe::Floe;
 
 use crate::report::Report;
 
-/// The `floe` binary: `FLOE_BIN`, or next to this program (same target directory).
-fn floe_binary() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("FLOE_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let candidate = exe.with_file_name("floe");
-    if candidate.exists() {
-        Ok(candidate)
-    } else {
-        Err(format!(
-            "the floe binary is not at '{}'; build it first (cargo build --release -p floe-cli) or set FLOE_BIN",
-            candidate.display()
-        ))
-    }
-}
-
 /// Runs `floe DIR -c 'SELECT 1'`; returns (wall seconds, max RSS in KiB).
 fn one_run(bin: &PathBuf, dir: &std::path::Path) -> Result<(f64, i64), String> {
     let start = Instant::now();
@@ -63,7 +46,7 @@ fn measure(bin: &PathBuf, dir: &std::path::Path, runs: usize) -> Result<(f64, i6
 
 /// Runs the suite.
 pub async fn run(quick: bool) -> Result<Report, String> {
-    let bin = floe_binary()?;
+    let bin = crate::floe_binary()?;
     let runs = if quick { 5 } else { 21 };
     let tables = 1000;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
