@@ -42,6 +42,9 @@ pub struct Options {
     pub target_partitions: usize,
     /// Enable `information_schema`.
     pub information_schema: bool,
+    /// Text replaced in every result cell (`from`, `to`), e.g. a scratch directory by the
+    /// `WORKSPACE_ROOT` placeholder DataFusion's suites expect in plans.
+    pub replace_in_results: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             engine_name: "floe".into(),
             target_partitions: 0,
             information_schema: true,
+            replace_in_results: Vec::new(),
         }
     }
 }
@@ -94,6 +98,7 @@ impl From<DataFusionError> for SltError {
 pub struct FloeDb {
     session: Session,
     engine_name: String,
+    replace_in_results: Arc<Vec<(String, String)>>,
 }
 
 #[async_trait]
@@ -125,7 +130,14 @@ impl sqllogictest::AsyncDB for FloeDb {
         while let Some(b) = output.stream.next().await {
             batches.push(b.map_err(wrap)?);
         }
-        let rows = convert_batches(&batches).map_err(|e| SltError(e.to_string()))?;
+        let mut rows = convert_batches(&batches).map_err(|e| SltError(e.to_string()))?;
+        for (from, to) in self.replace_in_results.iter() {
+            for cell in rows.iter_mut().flatten() {
+                if cell.contains(from.as_str()) {
+                    *cell = cell.replace(from.as_str(), to);
+                }
+            }
+        }
         if rows.is_empty() && types.is_empty() {
             Ok(DBOutput::StatementComplete(0))
         } else {
@@ -184,7 +196,31 @@ fn value_validator(
         .iter()
         .map(|r| r.join(" ").trim_end().to_string())
         .collect();
+    if expected.iter().any(|l| l.contains(IGNORE_MARKER)) {
+        return matches_with_ignores(&actual.join("\n"), &expected.join("\n"));
+    }
     actual == expected
+}
+
+/// Marks a volatile part of an expected result (timings, paths): DataFusion's runner
+/// accepts any text in its place, and so does floe-slt.
+const IGNORE_MARKER: &str = "<slt:ignore>";
+
+/// Whether `actual` is `expected` with each [`IGNORE_MARKER`] standing for any text
+/// (possibly spanning lines), as DataFusion's runner matches: the fragments between
+/// markers appear in order, the first one at the very start.
+fn matches_with_ignores(actual: &str, expected: &str) -> bool {
+    let mut pos = 0;
+    for (i, frag) in expected.split(IGNORE_MARKER).enumerate() {
+        if frag.is_empty() {
+            continue;
+        }
+        match actual[pos..].find(frag) {
+            Some(idx) if i > 0 || idx == 0 => pos += idx + frag.len(),
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Runs one file; `Err` carries the first failure.
@@ -214,6 +250,7 @@ pub async fn run_file(path: &Path, options: &Options) -> Result<(), String> {
     .map_err(|e| floe::display_error(&e))?;
     let floe = Arc::new(floe);
     let engine_name = options.engine_name.clone();
+    let replace_in_results = Arc::new(options.replace_in_results.clone());
     let make = {
         let floe = floe.clone();
         let session_options = session_options.clone();
@@ -221,11 +258,13 @@ pub async fn run_file(path: &Path, options: &Options) -> Result<(), String> {
             let floe = floe.clone();
             let session_options = session_options.clone();
             let engine_name = engine_name.clone();
+            let replace_in_results = replace_in_results.clone();
             async move {
                 let session = floe.new_session(session_options)?;
                 Ok::<_, SltError>(FloeDb {
                     session,
                     engine_name,
+                    replace_in_results,
                 })
             }
         }
@@ -345,7 +384,18 @@ pub async fn run_datafusion_suite(
     std::env::set_current_dir(work.path())?;
     let test_files = work.path().join("test_files");
     let skips = datafusion_skips();
-    let options = Options::datafusion_suite(floe_is_default);
+    let mut options = Options::datafusion_suite(floe_is_default);
+    // DataFusion's runner shows its checkout as WORKSPACE_ROOT, test files living under
+    // WORKSPACE_ROOT/datafusion/sqllogictest; here they live in the scratch copy. Plans
+    // print paths as object-store paths (no leading '/').
+    let root = work.path().canonicalize()?;
+    options.replace_in_results.push((
+        root.display()
+            .to_string()
+            .trim_start_matches('/')
+            .to_string(),
+        "WORKSPACE_ROOT/datafusion/sqllogictest".to_string(),
+    ));
     let mut summary = Summary::default();
     let mut skipped = Vec::new();
     for file in collect_files(&test_files)? {

@@ -118,6 +118,22 @@ fn varchar_to_str(value: &str) -> String {
     }
 }
 
+/// DataFusion's display options (as its own runner uses them: durations as
+/// `1 days 2 hours ...`, not ISO 8601), with `NULL` for nulls.
+static FORMAT_OPTIONS: std::sync::LazyLock<FormatOptions<'static>> =
+    std::sync::LazyLock::new(|| {
+        let options: &'static datafusion::config::FormatOptions =
+            Box::leak(Box::new(datafusion::config::FormatOptions {
+                null: NULL_STR.to_string(),
+                ..Default::default()
+            }));
+        options.try_into().unwrap_or_else(|_| {
+            FormatOptions::default()
+                .with_null(NULL_STR)
+                .with_duration_format(datafusion::arrow::util::display::DurationFormat::Pretty)
+        })
+    });
+
 /// One cell as text.
 pub fn cell_to_string(
     col: &ArrayRef,
@@ -182,8 +198,7 @@ pub fn cell_to_string(
             return cell_to_string(dict.values(), key);
         }
         _ => {
-            let options = FormatOptions::default().with_null(NULL_STR);
-            let f = ArrayFormatter::try_new(col.as_ref(), &options)?;
+            let f = ArrayFormatter::try_new(col.as_ref(), &FORMAT_OPTIONS)?;
             f.value(row).to_string()
         }
     })

@@ -316,12 +316,7 @@ impl Session {
             _ => {}
         }
         use datafusion::arrow::array::Array;
-        let batches = self
-            .ctx
-            .sql(&format!("SELECT {e}"))
-            .await?
-            .collect()
-            .await?;
+        let batches = self.select_constant(&e.to_string()).await?;
         let Some(b) = batches
             .first()
             .filter(|b| b.num_rows() == 1 && b.num_columns() == 1)

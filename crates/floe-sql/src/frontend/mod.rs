@@ -19,7 +19,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{ObjectType, SchemaName, Statement};
-use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::dialect::{GenericDialect, dialect_from_str};
 use futures::StreamExt;
 
 use crate::engine::Engine;
@@ -314,12 +314,32 @@ impl Session {
         } else {
             (sql, Default::default())
         };
-        check_expression_depth(&sql)?;
-        let recursion_limit = self.recursion_limit();
+        let statement = self.parse_checked(&sql)?;
+        Ok((statement, extras))
+    }
+
+    /// Parses one statement the way every statement is parsed: within the
+    /// expression-depth limit, in the session's dialect (`SET
+    /// datafusion.sql_parser.dialect = ...`, as DataFusion's own `SessionContext::sql`
+    /// honours it), on a grown stack, refusing input known to panic DataFusion's planner.
+    fn parse_checked(&self, sql: &str) -> Result<DFStatement> {
+        check_expression_depth(sql)?;
+        let (recursion_limit, dialect_name) = {
+            let state = self.ctx.state_ref();
+            let state = state.read();
+            let parser_options = &state.config().options().sql_parser;
+            (parser_options.recursion_limit, parser_options.dialect)
+        };
+        let dialect = dialect_from_str(dialect_name).ok_or_else(|| {
+            datafusion::common::plan_datafusion_err!(
+                "Unsupported SQL dialect: {dialect_name}. Available dialects: Generic, MySQL, \
+                 PostgreSQL, Hive, SQLite, Snowflake, Redshift, MsSQL, ClickHouse, BigQuery, \
+                 Ansi, DuckDB, Databricks."
+            )
+        })?;
         let mut statements = with_parser_stack(|| {
-            let dialect = GenericDialect {};
-            DFParserBuilder::new(sql.as_str())
-                .with_dialect(&dialect)
+            DFParserBuilder::new(sql)
+                .with_dialect(dialect.as_ref())
                 .with_recursion_limit(recursion_limit)
                 .build()?
                 .parse_statements()
@@ -333,7 +353,15 @@ impl Session {
         if let DFStatement::Statement(s) = &statement {
             reject_known_planner_panics(s)?;
         }
-        Ok((statement, extras))
+        Ok(statement)
+    }
+
+    /// Evaluates the constant expression `expr` (a time-travel value, a procedure
+    /// argument) through the same parsing checks as any statement.
+    pub(crate) async fn select_constant(&self, expr: &str) -> Result<Vec<RecordBatch>> {
+        let statement = self.parse_checked(&format!("SELECT {expr}"))?;
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        self.ctx.execute_logical_plan(plan).await?.collect().await
     }
 
     async fn execute_inner(&self, sql: &str) -> Result<StatementOutput> {
@@ -385,18 +413,11 @@ impl Session {
             None => e,
         };
         let df = self.ctx.execute_logical_plan(plan).await.map_err(explain)?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let stream = df.execute_stream().await.map_err(explain)?;
+        // The executed plan's schema, i.e. the batches' own: the logical schema can still
+        // say `Null` where optimization settled a type (`SELECT NULL a UNION ALL ...`).
+        let schema = stream.schema();
         Ok(StatementOutput { schema, stream })
-    }
-
-    fn recursion_limit(&self) -> usize {
-        self.ctx
-            .state()
-            .config()
-            .options()
-            .sql_parser
-            .recursion_limit
     }
 
     /// Statements floe runs itself; `None` hands the statement to DataFusion.
@@ -491,12 +512,7 @@ impl Session {
     async fn evaluate_version_value(&self, text: &str) -> Result<VersionValue> {
         use datafusion::arrow::array::Array;
         use datafusion::arrow::datatypes::{DataType, TimeUnit};
-        let batches = self
-            .ctx
-            .sql(&format!("SELECT {text}"))
-            .await?
-            .collect()
-            .await?;
+        let batches = self.select_constant(text).await?;
         let Some(batch) = batches
             .first()
             .filter(|b| b.num_rows() == 1 && b.num_columns() == 1)
