@@ -465,6 +465,18 @@ impl RedbCatalog {
         Ok(table)
     }
 
+    /// A table handle over metadata that is not committed (say, a table as a replace will
+    /// make it), to write data files with its schema and partition spec. Committing is
+    /// still [`RedbCatalog::commit_table`]'s job.
+    pub fn uncommitted_table(
+        &self,
+        ident: &TableIdent,
+        location: &str,
+        metadata: TableMetadata,
+    ) -> Result<Table> {
+        self.build_table(ident, location, Arc::new(metadata))
+    }
+
     fn build_table(
         &self,
         ident: &TableIdent,

@@ -367,9 +367,9 @@ impl Session {
         self.reject_in_transaction("CREATE TABLE")?;
         let name = self.table_name(&ct.name)?;
         let ident = name.ident()?;
-        if ct.or_replace {
+        if ct.or_replace && ct.if_not_exists {
             return plan_err!(
-                "CREATE OR REPLACE TABLE is not supported for Iceberg table '{}'; DROP TABLE it first, or use INSERT OVERWRITE",
+                "CREATE OR REPLACE TABLE and IF NOT EXISTS cannot be used together (table '{}')",
                 name.display()
             );
         }
@@ -383,7 +383,7 @@ impl Session {
         if !catalog.contains_namespace(&ident.namespace) {
             return plan_err!("schema '{}' does not exist", name.schema);
         }
-        if catalog.contains_table(&ident)
+        if (catalog.contains_table(&ident) && !ct.or_replace)
             || self
                 .shared
                 .local
@@ -396,89 +396,200 @@ impl Session {
         }
         let properties = table_properties(&ct.table_options)?;
         let partition_items = partition_items(ct, extras)?;
+        if ct.or_replace && catalog.contains_table(&ident) {
+            return self
+                .replace_table(ct, &name, &ident, properties, &partition_items)
+                .await;
+        }
 
-        match &ct.query {
-            None => {
-                if ct.columns.is_empty() {
-                    return plan_err!(
-                        "CREATE TABLE '{}' needs columns or AS <query>",
-                        name.display()
-                    );
-                }
-                let (schema, defaults) =
-                    types::schema_from_column_defs(&normalized_columns(&ct.columns))?;
-                if let Some((col, _)) = defaults.first() {
-                    return plan_err!(
-                        "column defaults are not supported for Iceberg tables (column '{col}' of '{}')",
-                        name.display()
-                    );
-                }
-                let spec = partition_spec(&schema, &partition_items)?;
-                let creation = TableCreation::builder()
-                    .name(name.table.clone())
-                    .schema(schema)
-                    .partition_spec(spec)
-                    .properties(properties)
-                    .build();
-                catalog
-                    .create(&ident.namespace, creation)
-                    .await
-                    .map_err(to_df)?;
-                Ok(0)
+        let (schema, plan) = self.new_table_shape(ct, &name).await?;
+        let spec = partition_spec(&schema, &partition_items)?;
+        let creation = TableCreation::builder()
+            .name(name.table.clone())
+            .schema(schema)
+            .partition_spec(spec)
+            .properties(properties)
+            .build();
+        let Some(plan) = plan else {
+            catalog
+                .create(&ident.namespace, creation)
+                .await
+                .map_err(to_df)?;
+            return Ok(0);
+        };
+        let staged = catalog
+            .stage_create(&ident.namespace, creation)
+            .await
+            .map_err(to_df)?;
+        let (files, rows, produced) = self.write_first_snapshot(&staged, &name, &plan).await?;
+        if let Err(e) = catalog.commit_create(&staged, produced.updates).await {
+            crate::write::delete_files(&staged, &files).await;
+            return Err(to_df(e));
+        }
+        Ok(rows)
+    }
+
+    /// The Iceberg schema of a table being created (from its column list, or from its
+    /// query's result, cast to the column list when both are given) and the query's plan.
+    async fn new_table_shape(
+        &self,
+        ct: &ast::CreateTable,
+        name: &TableName,
+    ) -> Result<(Schema, Option<LogicalPlan>)> {
+        let Some(query) = &ct.query else {
+            if ct.columns.is_empty() {
+                return plan_err!(
+                    "CREATE TABLE '{}' needs columns or AS <query>",
+                    name.display()
+                );
             }
-            Some(query) => {
-                let plan = self
-                    .ctx
-                    .state()
-                    .statement_to_plan(DFStatement::Statement(Box::new(ast::Statement::Query(
-                        query.clone(),
-                    ))))
-                    .await?;
-                let plan = if ct.columns.is_empty() {
-                    plan
-                } else {
-                    cast_to_columns(plan, &ct.columns)?
-                };
-                let arrow_schema = plan.schema().as_arrow().clone();
-                let schema = types::arrow_schema_to_iceberg(&arrow_schema)?;
-                let spec = partition_spec(&schema, &partition_items)?;
-                let creation = TableCreation::builder()
-                    .name(name.table.clone())
-                    .schema(schema)
-                    .partition_spec(spec)
-                    .properties(properties)
-                    .build();
-                let staged = catalog
-                    .stage_create(&ident.namespace, creation)
-                    .await
-                    .map_err(to_df)?;
-                let state = self.ctx.state();
-                let physical: Arc<dyn ExecutionPlan> = state.create_physical_plan(&plan).await?;
-                let (files, rows) =
-                    write_plan(&staged, &name.display(), physical, self.ctx.task_ctx()).await?;
-                let produced = catalog
-                    .produce_snapshot(
-                        &staged,
-                        SnapshotChange {
-                            added: files.clone(),
-                            ..Default::default()
-                        },
-                    )
-                    .await;
-                let produced = match produced {
-                    Ok(p) => p,
-                    Err(e) => {
-                        crate::write::delete_files(&staged, &files).await;
-                        return Err(to_df(e));
-                    }
-                };
-                if let Err(e) = catalog.commit_create(&staged, produced.updates).await {
-                    crate::write::delete_files(&staged, &files).await;
-                    return Err(to_df(e));
-                }
-                Ok(rows)
+            let (schema, defaults) =
+                types::schema_from_column_defs(&normalized_columns(&ct.columns))?;
+            if let Some((col, _)) = defaults.first() {
+                return plan_err!(
+                    "column defaults are not supported for Iceberg tables (column '{col}' of '{}')",
+                    name.display()
+                );
+            }
+            return Ok((schema, None));
+        };
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(DFStatement::Statement(Box::new(ast::Statement::Query(
+                query.clone(),
+            ))))
+            .await?;
+        let plan = if ct.columns.is_empty() {
+            plan
+        } else {
+            cast_to_columns(plan, &ct.columns)?
+        };
+        let schema = types::arrow_schema_to_iceberg(plan.schema().as_arrow())?;
+        Ok((schema, Some(plan)))
+    }
+
+    /// Writes `plan`'s rows as data files of `table` (a table being created or replaced,
+    /// with no current snapshot) and produces the snapshot holding them. On failure the
+    /// written files are deleted.
+    async fn write_first_snapshot(
+        &self,
+        table: &iceberg::table::Table,
+        name: &TableName,
+        plan: &LogicalPlan,
+    ) -> Result<(
+        Vec<iceberg::spec::DataFile>,
+        u64,
+        floe_catalog::ProducedSnapshot,
+    )> {
+        let physical: Arc<dyn ExecutionPlan> = self.ctx.state().create_physical_plan(plan).await?;
+        let (files, rows) =
+            write_plan(table, &name.display(), physical, self.ctx.task_ctx()).await?;
+        let produced = self
+            .shared
+            .engine
+            .catalog
+            .produce_snapshot(
+                table,
+                SnapshotChange {
+                    added: files.clone(),
+                    ..Default::default()
+                },
+            )
+            .await;
+        match produced {
+            Ok(p) => Ok((files, rows, p)),
+            Err(e) => {
+                crate::write::delete_files(table, &files).await;
+                Err(to_df(e))
             }
         }
+    }
+
+    /// CREATE OR REPLACE TABLE of an existing Iceberg table, with Iceberg's replace
+    /// semantics (as Spark and Trino): ONE commit gives the table its new schema (see
+    /// [`with_replacement_field_ids`]), partition spec and properties, and a new current snapshot holding only
+    /// the query's rows (no parent; none at all without AS) — or changes nothing if it
+    /// fails. The table keeps its identity and history: earlier snapshots and releases
+    /// still read with their own schema.
+    async fn replace_table(
+        &self,
+        ct: &ast::CreateTable,
+        name: &TableName,
+        ident: &TableIdent,
+        properties: HashMap<String, String>,
+        partition_items: &[PartitionItem],
+    ) -> Result<u64> {
+        let catalog = &self.shared.engine.catalog;
+        let base = catalog.table(ident).await.map_err(to_df)?;
+        let md = base.metadata();
+        let (schema, plan) = self.new_table_shape(ct, name).await?;
+        let schema = with_replacement_field_ids(&schema, md.current_schema(), md.last_column_id())?;
+        let spec = partition_spec(&schema, partition_items)?;
+        let mut updates = vec![
+            TableUpdate::AddSchema { schema },
+            TableUpdate::SetCurrentSchema { schema_id: -1 },
+            TableUpdate::AddSpec { spec },
+            TableUpdate::SetDefaultSpec { spec_id: -1 },
+        ];
+        if !properties.is_empty() {
+            updates.push(TableUpdate::SetProperties {
+                updates: properties,
+            });
+        }
+        if md.current_snapshot_id().is_some() {
+            updates.push(TableUpdate::RemoveSnapshotRef {
+                ref_name: iceberg::spec::MAIN_BRANCH.to_string(),
+            });
+        }
+        // Checked at commit: nobody changed the table since it was read here.
+        let requirements = vec![
+            TableRequirement::UuidMatch { uuid: md.uuid() },
+            TableRequirement::RefSnapshotIdMatch {
+                r#ref: iceberg::spec::MAIN_BRANCH.to_string(),
+                snapshot_id: md.current_snapshot_id(),
+            },
+            TableRequirement::CurrentSchemaIdMatch {
+                current_schema_id: md.current_schema_id(),
+            },
+            TableRequirement::LastAssignedFieldIdMatch {
+                last_assigned_field_id: md.last_column_id(),
+            },
+            TableRequirement::DefaultSpecIdMatch {
+                default_spec_id: md.default_partition_spec_id(),
+            },
+            TableRequirement::LastAssignedPartitionIdMatch {
+                last_assigned_partition_id: md.last_partition_id(),
+            },
+        ];
+        let Some(plan) = plan else {
+            catalog
+                .commit_table(ident, requirements, updates)
+                .await
+                .map_err(to_df)?;
+            return Ok(0);
+        };
+        // The replaced table as it will be, to write the rows with its schema and spec.
+        let mut builder = md
+            .clone()
+            .into_builder(base.metadata_location().map(str::to_string));
+        for update in updates.iter().cloned() {
+            builder = update.apply(builder).map_err(iceberg_to_df)?;
+        }
+        let replaced = catalog
+            .uncommitted_table(
+                ident,
+                base.metadata_location().unwrap_or_default(),
+                builder.build().map_err(iceberg_to_df)?.metadata,
+            )
+            .map_err(to_df)?;
+        let (files, rows, produced) = self.write_first_snapshot(&replaced, name, &plan).await?;
+        updates.extend(produced.updates);
+        if let Err(e) = catalog.commit_table(ident, requirements, updates).await {
+            crate::write::delete_files(&replaced, &files).await;
+            return Err(to_df(e));
+        }
+        Ok(rows)
     }
 
     /// ALTER TABLE on the floe catalog.
@@ -733,6 +844,87 @@ fn partition_item(e: &SqlExpr) -> Result<PartitionItem> {
         column,
         text,
     })
+}
+
+/// `schema` (a replaced table's new schema) renumbered for a table whose current schema
+/// is `base` and whose highest field id so far is `last_id`: a top-level column with the
+/// same name and the same primitive type as a current one keeps that column's id (as
+/// Iceberg's own replace does, so it stays readable across a later rollback); every other
+/// field, nested ones included, gets a fresh id, so no id ever names two different columns.
+fn with_replacement_field_ids(schema: &Schema, base: &Schema, last_id: i32) -> Result<Schema> {
+    fn collect(field: &NestedField, ids: &mut Vec<i32>) {
+        ids.push(field.id);
+        match field.field_type.as_ref() {
+            Type::Struct(st) => st.fields().iter().for_each(|f| collect(f, ids)),
+            Type::List(l) => collect(&l.element_field, ids),
+            Type::Map(m) => {
+                collect(&m.key_field, ids);
+                collect(&m.value_field, ids);
+            }
+            Type::Primitive(_) => {}
+        }
+    }
+    fn renumber(field: &NestedField, map: &HashMap<i32, i32>) -> NestedField {
+        let field_type = match field.field_type.as_ref() {
+            Type::Struct(st) => Type::Struct(iceberg::spec::StructType::new(
+                st.fields()
+                    .iter()
+                    .map(|f| Arc::new(renumber(f, map)))
+                    .collect(),
+            )),
+            Type::List(l) => Type::List(iceberg::spec::ListType {
+                element_field: Arc::new(renumber(&l.element_field, map)),
+            }),
+            Type::Map(m) => Type::Map(iceberg::spec::MapType {
+                key_field: Arc::new(renumber(&m.key_field, map)),
+                value_field: Arc::new(renumber(&m.value_field, map)),
+            }),
+            Type::Primitive(p) => Type::Primitive(p.clone()),
+        };
+        let mut out = field.clone();
+        out.id = map[&field.id];
+        out.field_type = Box::new(field_type);
+        out
+    }
+    let mut map: HashMap<i32, i32> = HashMap::new();
+    let mut next = last_id;
+    let top = schema.as_struct().fields();
+    // Top-level columns first (kept or fresh, in column order), then nested fields.
+    for f in top {
+        let kept = base.as_struct().fields().iter().find(|b| {
+            b.name == f.name
+                && matches!(f.field_type.as_ref(), Type::Primitive(_))
+                && b.field_type == f.field_type
+        });
+        let id = match kept {
+            Some(b) => b.id,
+            None => {
+                next += 1;
+                next
+            }
+        };
+        map.insert(f.id, id);
+    }
+    let mut nested = Vec::new();
+    for f in top {
+        collect(f, &mut nested);
+    }
+    nested.retain(|id| !map.contains_key(id));
+    nested.sort_unstable();
+    for id in nested {
+        next += 1;
+        map.insert(id, next);
+    }
+    let fields = top
+        .iter()
+        .map(|f| Arc::new(renumber(f, &map)))
+        .collect::<Vec<_>>();
+    let identifier_ids = schema.identifier_field_ids().map(|id| map[&id]);
+    Schema::builder()
+        .with_fields(fields)
+        .with_identifier_field_ids(identifier_ids)
+        .build()
+        .map_err(iceberg_to_df)
 }
 
 fn partition_spec(schema: &Schema, items: &[PartitionItem]) -> Result<UnboundPartitionSpec> {
