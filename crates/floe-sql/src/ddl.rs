@@ -465,7 +465,24 @@ impl Session {
         } else {
             cast_to_columns(plan, &ct.columns)?
         };
-        let schema = types::arrow_schema_to_iceberg(plan.schema().as_arrow())?;
+        // Without a column list every column is nullable, as in Spark, Trino and DuckDB:
+        // NOT NULL comes only from a column list, never from what the query happened to
+        // produce (a literal, a NOT NULL source column).
+        let arrow = plan.schema().as_arrow();
+        let arrow = if ct.columns.is_empty() {
+            let fields: Vec<_> = arrow
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect();
+            datafusion::arrow::datatypes::Schema::new_with_metadata(
+                fields,
+                arrow.metadata().clone(),
+            )
+        } else {
+            arrow.clone()
+        };
+        let schema = types::arrow_schema_to_iceberg(&arrow)?;
         Ok((schema, Some(plan)))
     }
 
