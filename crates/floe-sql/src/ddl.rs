@@ -453,11 +453,15 @@ impl Session {
             }
             return Ok((schema, None));
         };
+        let mut query = query.clone();
+        if !ct.columns.is_empty() {
+            type_values_by_columns(&mut query, &ct.columns)?;
+        }
         let plan = self
             .ctx
             .state()
             .statement_to_plan(DFStatement::Statement(Box::new(ast::Statement::Query(
-                query.clone(),
+                query,
             ))))
             .await?;
         let plan = if ct.columns.is_empty() {
@@ -684,6 +688,40 @@ fn normalized_columns(columns: &[ColumnDef]) -> Vec<ColumnDef> {
 }
 
 /// Casts a query's columns to the types (and names) of an explicit column list.
+/// `CREATE TABLE t (cols) AS VALUES (...)`: types every value by its column, as DataFusion
+/// does (it plans VALUES against the column list), so rows whose literals differ in type
+/// (`'abc'` and `X'01'` for a BYTEA column) need no common type of their own. Nested
+/// column types are left to [`cast_to_columns`].
+fn type_values_by_columns(query: &mut ast::Query, columns: &[ColumnDef]) -> Result<()> {
+    let ast::SetExpr::Values(values) = query.body.as_mut() else {
+        return Ok(());
+    };
+    let (schema, _) = types::schema_from_column_defs(&normalized_columns(columns))?;
+    let arrow = iceberg::arrow::schema_to_arrow_schema(&schema).map_err(iceberg_to_df)?;
+    let targets: Vec<Option<String>> = arrow
+        .fields()
+        .iter()
+        .map(|f| (!f.data_type().is_nested()).then(|| f.data_type().to_string()))
+        .collect();
+    for row in values.rows.iter_mut() {
+        if row.len() != targets.len() {
+            // cast_to_columns reports the mismatch.
+            continue;
+        }
+        for (cell, target) in row.iter_mut().zip(&targets) {
+            let Some(target) = target else { continue };
+            let text = format!("arrow_cast(({cell}), '{}')", target.replace('\'', "''"));
+            *cell = Parser::new(&GenericDialect {})
+                .try_with_sql(&text)
+                .and_then(|mut p| p.parse_expr())
+                .map_err(|e| {
+                    datafusion::common::plan_datafusion_err!("cannot type value {cell}: {e}")
+                })?;
+        }
+    }
+    Ok(())
+}
+
 fn cast_to_columns(plan: LogicalPlan, columns: &[ColumnDef]) -> Result<LogicalPlan> {
     let (schema, _) = types::schema_from_column_defs(&normalized_columns(columns))?;
     let arrow = iceberg::arrow::schema_to_arrow_schema(&schema).map_err(iceberg_to_df)?;
