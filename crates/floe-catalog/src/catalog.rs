@@ -465,16 +465,16 @@ impl RedbCatalog {
         Ok(table)
     }
 
-    /// A table handle over metadata that is not committed (say, a table as a replace will
-    /// make it), to write data files with its schema and partition spec. Committing is
-    /// still [`RedbCatalog::commit_table`]'s job.
-    pub fn uncommitted_table(
-        &self,
-        ident: &TableIdent,
-        location: &str,
-        metadata: TableMetadata,
-    ) -> Result<Table> {
-        self.build_table(ident, location, Arc::new(metadata))
+    /// `base` with `updates` applied, as a table handle whose metadata is not committed
+    /// (say, a table as a replace will make it), to write data files with its schema and
+    /// partition spec. Committing is still [`RedbCatalog::commit_table`]'s job.
+    pub fn uncommitted_table(&self, base: &Table, updates: Vec<TableUpdate>) -> Result<Table> {
+        let (metadata, _) = Self::apply_updates(base.identifier(), base, &[], updates)?;
+        self.build_table(
+            base.identifier(),
+            base.metadata_location_result()?,
+            Arc::new(metadata),
+        )
     }
 
     fn build_table(

@@ -83,19 +83,7 @@ impl RedbCatalog {
                 tables: moved,
             });
         }
-        // Each table's metadata is built, serialized and written on its own task, so the
-        // CPU work spreads over the cores. (Making the staged files durable early, during
-        // these writes, was measured slower: the writes then queue behind the sync's
-        // journal commit.)
-        let prepared = try_join_all(commits.into_iter().map(|c| {
-            let catalog = self.clone();
-            async move {
-                tokio::spawn(async move { catalog.prepare(c).await })
-                    .await
-                    .map_err(|e| Error::Storage(format!("metadata write task failed: {e}")))?
-            }
-        }))
-        .await?;
+        let prepared = try_join_all(commits.into_iter().map(|c| self.prepare(c))).await?;
         let scope: Vec<TableIdent> = prepared.iter().map(|p| p.0.clone()).collect();
         let moves: Vec<Move> = prepared.iter().map(|p| p.2.clone()).collect();
         let release = name.map(|n| NewRelease {

@@ -591,18 +591,8 @@ impl Session {
             return Ok(0);
         };
         // The replaced table as it will be, to write the rows with its schema and spec.
-        let mut builder = md
-            .clone()
-            .into_builder(base.metadata_location().map(str::to_string));
-        for update in updates.iter().cloned() {
-            builder = update.apply(builder).map_err(iceberg_to_df)?;
-        }
         let replaced = catalog
-            .uncommitted_table(
-                ident,
-                base.metadata_location().unwrap_or_default(),
-                builder.build().map_err(iceberg_to_df)?.metadata,
-            )
+            .uncommitted_table(&base, updates.clone())
             .map_err(to_df)?;
         let (files, rows, produced) = self.write_first_snapshot(&replaced, name, &plan).await?;
         updates.extend(produced.updates);
@@ -696,8 +686,7 @@ fn type_values_by_columns(query: &mut ast::Query, columns: &[ColumnDef]) -> Resu
     let ast::SetExpr::Values(values) = query.body.as_mut() else {
         return Ok(());
     };
-    let (schema, _) = types::schema_from_column_defs(&normalized_columns(columns))?;
-    let arrow = iceberg::arrow::schema_to_arrow_schema(&schema).map_err(iceberg_to_df)?;
+    let arrow = column_list_arrow_schema(columns)?;
     let targets: Vec<Option<String>> = arrow
         .fields()
         .iter()
@@ -722,9 +711,15 @@ fn type_values_by_columns(query: &mut ast::Query, columns: &[ColumnDef]) -> Resu
     Ok(())
 }
 
-fn cast_to_columns(plan: LogicalPlan, columns: &[ColumnDef]) -> Result<LogicalPlan> {
+/// The Arrow schema a CREATE TABLE column list declares (through its Iceberg schema, so
+/// the types are those the table will have).
+fn column_list_arrow_schema(columns: &[ColumnDef]) -> Result<datafusion::arrow::datatypes::Schema> {
     let (schema, _) = types::schema_from_column_defs(&normalized_columns(columns))?;
-    let arrow = iceberg::arrow::schema_to_arrow_schema(&schema).map_err(iceberg_to_df)?;
+    iceberg::arrow::schema_to_arrow_schema(&schema).map_err(iceberg_to_df)
+}
+
+fn cast_to_columns(plan: LogicalPlan, columns: &[ColumnDef]) -> Result<LogicalPlan> {
+    let arrow = column_list_arrow_schema(columns)?;
     let input_fields = plan.schema().fields().len();
     if input_fields != arrow.fields().len() {
         return plan_err!(
