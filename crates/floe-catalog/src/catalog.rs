@@ -477,7 +477,7 @@ impl RedbCatalog {
         )
     }
 
-    fn build_table(
+    pub(crate) fn build_table(
         &self,
         ident: &TableIdent,
         location: &str,
@@ -498,7 +498,7 @@ impl RedbCatalog {
         self.table_at(ident, &record.location).await
     }
 
-    fn check_writable(&self, action: &'static str) -> Result<()> {
+    pub(crate) fn check_writable(&self, action: &'static str) -> Result<()> {
         if self.is_read_only() {
             Err(Error::ReadOnly(action))
         } else {

@@ -16,17 +16,47 @@ use crate::store::{
     Move, NewRelease, ReleaseKind, ReleaseRecord, ReleaseScope, ReleaseTable, TableRecord,
 };
 
-/// Changes to one table, prepared against a base version and not yet visible to anyone.
+/// Changes to one table, written but visible to nobody until published.
+///
+/// Staging does all of a commit's file work: [`RedbCatalog::stage_commit`] applies the
+/// changes to a committed base and writes the resulting metadata file (made durable by
+/// the publish's barrier), so [`RedbCatalog::publish_release`] only checks the bases and
+/// moves every pointer in one redb transaction. A staged file that is never published is
+/// an orphan: no pointer and no metadata log names it.
 #[derive(Debug, Clone)]
 pub struct StagedCommit {
+    /// The committed version the changes were made against; publishing fails if the
+    /// table has moved from it.
+    base: Table,
+    /// The table as publishing makes it; its metadata file is already written.
+    table: Table,
+    /// Every change since `base`, in order: a restage rebuilds from `base` with all of
+    /// them, so the result is exactly one Iceberg commit of the whole transaction (its
+    /// intermediate snapshots are not in the snapshot log, as in Iceberg's own
+    /// transactions, and no state between two statements is ever a time-travel target).
+    updates: Vec<TableUpdate>,
+}
+
+impl StagedCommit {
     /// The table.
-    pub ident: TableIdent,
-    /// Metadata file the changes were made against; publishing fails if the table moved.
-    pub base_location: String,
-    /// Checked against the base metadata.
-    pub requirements: Vec<TableRequirement>,
-    /// Applied, in order, to the base metadata.
-    pub updates: Vec<TableUpdate>,
+    pub fn ident(&self) -> &TableIdent {
+        self.table.identifier()
+    }
+
+    /// The committed version the changes were made against.
+    pub fn base(&self) -> &Table {
+        &self.base
+    }
+
+    /// Metadata file of the base version.
+    pub fn base_location(&self) -> &str {
+        self.base.metadata_location().unwrap_or_default()
+    }
+
+    /// The table as it will be once published (its staged metadata file is written).
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
 }
 
 /// What a publish did.
@@ -39,11 +69,10 @@ pub struct Published {
 }
 
 impl RedbCatalog {
-    /// Publishes staged changes to several tables atomically: all new metadata files are
-    /// written durably (concurrently), then ONE redb transaction checks every base and
-    /// moves every pointer. If any base moved, nothing is published and the conflict
-    /// error names every such table. With a `name`, the new heads are recorded as a
-    /// release.
+    /// Publishes staged changes to several tables atomically: ONE redb transaction makes
+    /// every staged file durable (one barrier), checks every base and moves every pointer.
+    /// If any base moved, nothing is published and the conflict error names every such
+    /// table. With a `name`, the new heads are recorded as a release.
     pub async fn publish_release(
         &self,
         name: Option<&str>,
@@ -53,25 +82,20 @@ impl RedbCatalog {
         if self.is_read_only() {
             return Err(Error::ReadOnly("publish a release"));
         }
+        // A taken release name is refused by the transaction itself, before it writes.
         if let Some(n) = name {
             validate_name("release", n)?;
-            let n = n.to_string();
-            if blocking(&self.inner.store, move |s| s.release(&n))
-                .await?
-                .is_some()
-            {
-                return Err(Error::ReleaseExists(name.unwrap_or_default().to_string()));
-            }
         }
-        // Fail before writing anything when a base already moved.
+        // Fail early, with every moved table named, when a base already moved (the redb
+        // transaction checks again, atomically).
         let moved: Vec<String> = commits
             .iter()
             .filter(|c| {
-                self.table_record(&c.ident)
-                    .map(|r| r.location != c.base_location)
+                self.table_record(c.ident())
+                    .map(|r| r.location != c.base_location())
                     .unwrap_or(false)
             })
-            .map(|c| table_display(&c.ident))
+            .map(|c| table_display(c.ident()))
             .collect();
         if !moved.is_empty() {
             return Err(Error::Conflict {
@@ -83,9 +107,8 @@ impl RedbCatalog {
                 tables: moved,
             });
         }
-        let prepared = try_join_all(commits.into_iter().map(|c| self.prepare(c))).await?;
-        let scope: Vec<TableIdent> = prepared.iter().map(|p| p.0.clone()).collect();
-        let moves: Vec<Move> = prepared.iter().map(|p| p.2.clone()).collect();
+        let scope: Vec<TableIdent> = commits.iter().map(|c| c.ident().clone()).collect();
+        let moves: Vec<Move> = commits.iter().map(StagedCommit::pointer_move).collect();
         let release = name.map(|n| NewRelease {
             name: n.to_string(),
             message: message.map(str::to_string),
@@ -96,47 +119,101 @@ impl RedbCatalog {
             s.apply(&moves, release.as_ref())
         })
         .await?;
-        let mut tables = Vec::with_capacity(prepared.len());
-        for (ident, table, _) in prepared {
-            self.inner.tables.insert(
-                table.metadata_location().unwrap_or_default().to_string(),
-                table.clone(),
-            );
-            debug_assert_eq!(table.identifier(), &ident);
-            tables.push(table);
-        }
+        let tables: Vec<Table> = commits
+            .into_iter()
+            .map(|c| self.cache_published(c))
+            .collect();
         Ok(Published {
             release: applied.release,
             tables,
         })
     }
 
-    /// Applies one staged commit to its base and writes the resulting metadata durably.
-    async fn prepare(&self, c: StagedCommit) -> Result<(TableIdent, Table, Move)> {
-        let base = self.table_at(&c.ident, &c.base_location).await?;
+    /// Stages `updates` on `base`, a committed version of its table: checks
+    /// `requirements` against it, builds the new metadata and writes its file (durable
+    /// once a publish's barrier runs). Nothing is visible until
+    /// [`RedbCatalog::publish_release`].
+    pub async fn stage_commit(
+        &self,
+        base: &Table,
+        requirements: &[TableRequirement],
+        updates: Vec<TableUpdate>,
+    ) -> Result<StagedCommit> {
+        self.check_writable("stage a commit")?;
         let (metadata, location) =
-            Self::apply_updates(&c.ident, &base, &c.requirements, c.updates)?;
+            Self::apply_updates(base.identifier(), base, requirements, updates.clone())?;
+        let table = self
+            .write_staged(base.identifier(), metadata, location)
+            .await?;
+        Ok(StagedCommit {
+            base: base.clone(),
+            table,
+            updates,
+        })
+    }
+
+    /// Stages more `updates` on top of `staged` (the next statement of the same
+    /// transaction): `requirements` are checked against the staged version, then the
+    /// table is rebuilt from the base with every change so far. The new metadata file
+    /// replaces the staged one, which nothing can name, so that one is deleted.
+    pub async fn restage(
+        &self,
+        staged: &StagedCommit,
+        requirements: &[TableRequirement],
+        updates: Vec<TableUpdate>,
+    ) -> Result<StagedCommit> {
+        self.check_writable("stage a commit")?;
+        let ident = staged.ident();
+        for req in requirements {
+            req.check(Some(staged.table.metadata()))
+                .map_err(|e| Error::Conflict {
+                    tables: vec![table_display(ident)],
+                    detail: crate::error::iceberg_message(&e),
+                })?;
+        }
+        let mut all = staged.updates.clone();
+        all.extend(updates);
+        let (metadata, location) = Self::apply_updates(ident, &staged.base, &[], all.clone())?;
+        let table = self.write_staged(ident, metadata, location).await?;
+        self.discard(staged).await;
+        Ok(StagedCommit {
+            base: staged.base.clone(),
+            table,
+            updates: all,
+        })
+    }
+
+    /// Deletes the metadata file of a staged commit that will never be published (the
+    /// transaction rolled back, or a later statement restaged it). Best effort: a file
+    /// left behind is an orphan, which `remove_orphan_files` sweeps.
+    pub async fn discard(&self, staged: &StagedCommit) {
+        if let Some(location) = staged.table.metadata_location() {
+            if location != staged.base_location() {
+                let _ = self.file_io().delete(location).await;
+            }
+        }
+    }
+
+    async fn write_staged(
+        &self,
+        ident: &TableIdent,
+        metadata: TableMetadata,
+        location: String,
+    ) -> Result<Table> {
         metadata
             .write_to(self.file_io(), &MetadataLocation::from_str(&location)?)
             .await?;
-        let mv = Move::Update {
-            ident: c.ident.clone(),
-            expected: c.base_location,
-            record: TableRecord {
-                location: location.clone(),
-                uuid: metadata.uuid().to_string(),
-                snapshot_id: metadata.current_snapshot_id(),
-            },
-            added_snapshots: added_snapshots(base.metadata(), &metadata),
-        };
-        let table = Table::builder()
-            .identifier(c.ident.clone())
-            .metadata(Arc::new(metadata))
-            .metadata_location(location)
-            .file_io(self.file_io().clone())
-            .runtime(self.inner.runtime.clone())
-            .build()?;
-        Ok((c.ident, table, mv))
+        self.build_table(ident, &location, Arc::new(metadata))
+    }
+
+    /// Caches a published table (keyed by its metadata location, so never stale).
+    fn cache_published(&self, c: StagedCommit) -> Table {
+        let table = c.table;
+        self.inner.tables.insert(
+            table.metadata_location().unwrap_or_default().to_string(),
+            table.clone(),
+        );
+        table
     }
 
     /// Records a consistent cut of the current heads of `tables` (every table when
@@ -200,12 +277,7 @@ impl RedbCatalog {
             if updates.is_empty() {
                 continue;
             }
-            staged.push(StagedCommit {
-                ident,
-                base_location: current.metadata_location_result()?.to_string(),
-                requirements: vec![TableRequirement::UuidMatch { uuid: meta.uuid() }],
-                updates,
-            });
+            staged.push((current, updates));
         }
         let new_name = match new_name {
             Some(n) => n.to_string(),
@@ -226,8 +298,13 @@ impl RedbCatalog {
             }
         };
         validate_name("release", &new_name)?;
-        let prepared = try_join_all(staged.into_iter().map(|c| self.prepare(c))).await?;
-        let moves: Vec<Move> = prepared.iter().map(|p| p.2.clone()).collect();
+        let staged = try_join_all(
+            staged
+                .iter()
+                .map(|(current, updates)| self.stage_commit(current, &[], updates.clone())),
+        )
+        .await?;
+        let moves: Vec<Move> = staged.iter().map(StagedCommit::pointer_move).collect();
         let new_release = NewRelease {
             name: new_name,
             message: Some(format!("rollback to release '{name}'")),
@@ -238,11 +315,8 @@ impl RedbCatalog {
             s.apply(&moves, Some(&new_release))
         })
         .await?;
-        for (_, table, _) in prepared {
-            self.inner.tables.insert(
-                table.metadata_location().unwrap_or_default().to_string(),
-                table,
-            );
+        for c in staged {
+            self.cache_published(c);
         }
         applied
             .release
@@ -280,6 +354,28 @@ impl RedbCatalog {
     /// Sequence number of the newest commit (0 if none).
     pub async fn last_commit_seq(&self) -> Result<u64> {
         blocking(&self.inner.store, |s| s.last_commit_seq()).await
+    }
+}
+
+impl StagedCommit {
+    /// The pointer move that publishes this commit: from the base's metadata file to the
+    /// staged one, if the table is still at its base.
+    fn pointer_move(&self) -> Move {
+        let metadata = self.table.metadata();
+        Move::Update {
+            ident: self.ident().clone(),
+            expected: self.base_location().to_string(),
+            record: TableRecord {
+                location: self
+                    .table
+                    .metadata_location()
+                    .unwrap_or_default()
+                    .to_string(),
+                uuid: metadata.uuid().to_string(),
+                snapshot_id: metadata.current_snapshot_id(),
+            },
+            added_snapshots: added_snapshots(self.base.metadata(), metadata),
+        }
     }
 }
 

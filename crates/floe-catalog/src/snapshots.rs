@@ -256,6 +256,11 @@ impl RedbCatalog {
                     }
                     continue;
                 }
+                // A pure append keeps every data manifest as it is, unread.
+                if !change.remove_all && change.removed.is_empty() {
+                    kept.push(mf.clone());
+                    continue;
+                }
                 let manifest = self.manifest(mf).await?;
                 let touches = change.remove_all
                     || manifest

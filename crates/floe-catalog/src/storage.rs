@@ -157,6 +157,7 @@ static FLUSH: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 /// can leave a final-named file with unsynced data, but no metadata references it yet:
 /// it is an orphan, never read.
 fn finish_write(file: File, tmp: PathBuf, target: PathBuf) -> std::io::Result<()> {
+    start_writeback(&file);
     drop(file);
     if let Err(e) = fs::rename(&tmp, &target) {
         let _ = fs::remove_file(&tmp);
@@ -172,6 +173,23 @@ fn finish_write(file: File, tmp: PathBuf, target: PathBuf) -> std::io::Result<()
     pending.files.push(target);
     Ok(())
 }
+
+/// Starts writing the file's dirty pages back without waiting for them, so that by the
+/// next barrier the data is on its way to disk and the barrier mostly waits for one
+/// journal commit — the staged files of a release get their head start while the
+/// transaction's later statements run. Only a hint: durability still comes from the
+/// barrier, and a failure here changes nothing.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a valid open file descriptor; the call only schedules writeback.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File) {}
 
 /// One `syncfs(2)` per filesystem holding pending directories: it writes back every
 /// dirty page and inode of that filesystem and commits its journal once, which makes all

@@ -803,6 +803,86 @@ async fn publish_release_moves_every_table_and_records_them() {
 }
 
 #[tokio::test]
+async fn staging_writes_the_metadata_file_and_restaging_replaces_it() {
+    let (_d, cat) = setup().await;
+    let tables = three_tables(&cat).await;
+    let t = &tables[0];
+    let base = cat.table(t).await.unwrap();
+    let base_location = base.metadata_location().unwrap().to_string();
+    let (first, reqs, updates) = new_snapshot(base.metadata());
+    let staged = cat.stage_commit(&base, &reqs, updates).await.unwrap();
+    let first_file = staged.table().metadata_location().unwrap().to_string();
+    assert_ne!(first_file, base_location);
+    assert!(floe_catalog::storage::local_path(&first_file).exists());
+    // Staged: written, but the table has not moved.
+    assert_eq!(cat.table_record(t).unwrap().location, base_location);
+    assert_eq!(staged.base_location(), base_location);
+
+    // A second statement of the same transaction: requirements are checked against the
+    // staged version, and the replaced staged file is deleted.
+    let (second, reqs, updates) = new_snapshot(staged.table().metadata());
+    let err = cat
+        .restage(&staged, &new_snapshot(base.metadata()).1, vec![])
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_retryable(),
+        "a stale requirement is a conflict: {err}"
+    );
+    let restaged = cat.restage(&staged, &reqs, updates).await.unwrap();
+    let second_file = restaged.table().metadata_location().unwrap().to_string();
+    assert!(floe_catalog::storage::local_path(&second_file).exists());
+    assert!(!floe_catalog::storage::local_path(&first_file).exists());
+    assert_eq!(restaged.base_location(), base_location);
+
+    let published = cat
+        .publish_release(None, None, vec![restaged])
+        .await
+        .unwrap();
+    let table = &published.tables[0];
+    assert_eq!(table.metadata_location(), Some(second_file.as_str()));
+    assert_eq!(cat.table_record(t).unwrap().location, second_file);
+    assert_eq!(cat.table_record(t).unwrap().snapshot_id, Some(second));
+    // Both snapshots are in the published version and its metadata log names the base
+    // once and never the unpublished staged file.
+    let reloaded = cat.load_table(t).await.unwrap();
+    let md = reloaded.metadata();
+    assert!(md.snapshot_by_id(first).is_some() && md.snapshot_by_id(second).is_some());
+    let logged: Vec<&str> = md
+        .metadata_log()
+        .iter()
+        .map(|l| l.metadata_file.as_str())
+        .collect();
+    assert_eq!(logged, vec![base_location.as_str()]);
+    // One commit of the whole transaction: the intermediate snapshot was never current,
+    // so it is not in the snapshot log.
+    let history: Vec<i64> = md.history().iter().map(|h| h.snapshot_id).collect();
+    assert_eq!(history, vec![second]);
+    // The commit log has both snapshots of the publish.
+    let log = cat.commits(0, 100).await.unwrap();
+    let ids: Vec<Option<i64>> = log.iter().map(|c| c.snapshot_id).collect();
+    assert!(ids.contains(&Some(second)), "{ids:?}");
+}
+
+#[tokio::test]
+async fn discarded_staged_commit_leaves_no_metadata_file() {
+    let (_d, cat) = setup().await;
+    let tables = three_tables(&cat).await;
+    let base = cat.table(&tables[0]).await.unwrap();
+    let (_, reqs, updates) = new_snapshot(base.metadata());
+    let staged = cat.stage_commit(&base, &reqs, updates).await.unwrap();
+    let file = staged.table().metadata_location().unwrap().to_string();
+    cat.discard(&staged).await;
+    assert!(!floe_catalog::storage::local_path(&file).exists());
+    // The base is untouched.
+    assert!(floe_catalog::storage::local_path(base.metadata_location().unwrap()).exists());
+    assert_eq!(
+        cat.table_record(&tables[0]).unwrap().location,
+        base.metadata_location().unwrap()
+    );
+}
+
+#[tokio::test]
 async fn release_with_one_moved_base_publishes_nothing_and_names_the_table() {
     let (_d, cat) = setup().await;
     let tables = three_tables(&cat).await;

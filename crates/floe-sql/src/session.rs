@@ -23,51 +23,31 @@ use iceberg::{TableIdent, TableUpdate};
 use parking_lot::Mutex;
 
 use crate::engine::Engine;
-use crate::error::{iceberg_to_df, to_df};
+use crate::error::to_df;
 use crate::provider::FloeCatalogProvider;
 
 /// Default schema (Iceberg namespace) of a session.
 pub const DEFAULT_SCHEMA: &str = "public";
-
-/// A table changed inside the open transaction.
-#[derive(Debug, Clone)]
-pub struct StagedTable {
-    /// Metadata location the transaction started from (compared at publish).
-    pub base_location: String,
-    /// The table as this session sees it (base + staged updates).
-    pub current: Table,
-    /// Every update since `base_location`, in order.
-    pub updates: Vec<TableUpdate>,
-}
 
 /// The open transaction of a session.
 #[derive(Debug, Default)]
 pub struct Txn {
     /// Tables read or written so far, at the version first seen.
     pub pinned: HashMap<TableIdent, Table>,
-    /// Tables with staged changes, in the order they were first changed.
-    pub staged: Vec<(TableIdent, StagedTable)>,
+    /// Tables with staged changes (metadata written, unpublished), in the order they
+    /// were first changed.
+    pub staged: Vec<StagedCommit>,
 }
 
 impl Txn {
     /// The staged version of a table, if the transaction changed it.
-    pub fn staged(&self, ident: &TableIdent) -> Option<&StagedTable> {
-        self.staged.iter().find(|(i, _)| i == ident).map(|(_, s)| s)
+    pub fn staged(&self, ident: &TableIdent) -> Option<&StagedCommit> {
+        self.staged.iter().find(|s| s.ident() == ident)
     }
 
     /// Staged commits for publishing.
     pub fn commits(&self) -> Vec<StagedCommit> {
-        self.staged
-            .iter()
-            .map(|(ident, s)| StagedCommit {
-                ident: ident.clone(),
-                base_location: s.base_location.clone(),
-                requirements: vec![iceberg::TableRequirement::UuidMatch {
-                    uuid: s.current.metadata().uuid(),
-                }],
-                updates: s.updates.clone(),
-            })
-            .collect()
+        self.staged.clone()
     }
 }
 
@@ -116,7 +96,7 @@ impl SessionShared {
     pub async fn resolve(&self, ident: &TableIdent) -> Result<Option<Table>> {
         if let Some(txn) = self.txn.lock().as_ref() {
             if let Some(s) = txn.staged(ident) {
-                return Ok(Some(s.current.clone()));
+                return Ok(Some(s.table().clone()));
             }
             if let Some(t) = txn.pinned.get(ident) {
                 return Ok(Some(t.clone()));
@@ -173,56 +153,39 @@ impl SessionShared {
                 .await
                 .map_err(to_df);
         }
-        // Stage: apply to the session's view of the table.
-        for req in &requirements {
-            req.check(Some(base.metadata())).map_err(iceberg_to_df)?;
+        // Stage: the file work of the commit happens now (the new metadata file is
+        // written), so publishing is one pointer move per table. A table's first change
+        // is staged on its pinned base; later ones on the staged version.
+        let previous = self
+            .txn
+            .lock()
+            .as_ref()
+            .and_then(|t| t.staged(ident).cloned());
+        let catalog = &self.engine.catalog;
+        let staged = match &previous {
+            Some(prev) => catalog.restage(prev, &requirements, updates).await,
+            None => catalog.stage_commit(base, &requirements, updates).await,
         }
-        let base_location = base
-            .metadata_location_result()
-            .map_err(iceberg_to_df)?
-            .to_string();
-        let mut builder = base
-            .metadata()
-            .clone()
-            .into_builder(Some(base_location.clone()));
-        for u in updates.clone() {
-            builder = u.apply(builder).map_err(iceberg_to_df)?;
-        }
-        let metadata = builder.build().map_err(iceberg_to_df)?.metadata;
-        let next = Table::builder()
-            .identifier(ident.clone())
-            .metadata(Arc::new(metadata))
-            .metadata_location(base_location)
-            .file_io(base.file_io().clone())
-            .runtime(iceberg::Runtime::try_current().map_err(iceberg_to_df)?)
-            .build()
-            .map_err(iceberg_to_df)?;
-        let mut guard = self.txn.lock();
-        let Some(txn) = guard.as_mut() else {
-            return exec_err!("the transaction ended while the statement ran");
+        .map_err(to_df)?;
+        let table = staged.table().clone();
+        let unrecorded = {
+            let mut guard = self.txn.lock();
+            match guard.as_mut() {
+                Some(txn) => {
+                    match txn.staged.iter_mut().find(|s| s.ident() == ident) {
+                        Some(s) => *s = staged,
+                        None => txn.staged.push(staged),
+                    }
+                    None
+                }
+                None => Some(staged),
+            }
         };
-        match txn.staged.iter_mut().find(|(i, _)| i == ident) {
-            Some((_, s)) => {
-                s.updates.extend(updates);
-                s.current = next.clone();
-            }
-            None => {
-                let pinned_location = txn
-                    .pinned
-                    .get(ident)
-                    .and_then(|t| t.metadata_location().map(str::to_string))
-                    .unwrap_or_else(|| base.metadata_location().unwrap_or_default().to_string());
-                txn.staged.push((
-                    ident.clone(),
-                    StagedTable {
-                        base_location: pinned_location,
-                        current: next.clone(),
-                        updates,
-                    },
-                ));
-            }
+        if let Some(staged) = unrecorded {
+            catalog.discard(&staged).await;
+            return exec_err!("the transaction ended while the statement ran");
         }
-        Ok(next)
+        Ok(table)
     }
 }
 

@@ -107,12 +107,9 @@ pub async fn staged_append(cat: &RedbCatalog, ident: &TableIdent) -> (i64, Stage
     let (id, requirements, updates) = new_snapshot(table.metadata());
     (
         id,
-        StagedCommit {
-            ident: ident.clone(),
-            base_location: table.metadata_location().unwrap().to_string(),
-            requirements,
-            updates,
-        },
+        cat.stage_commit(&table, &requirements, updates)
+            .await
+            .unwrap(),
     )
 }
 
