@@ -620,14 +620,27 @@ impl Session {
             // A named release of nothing staged records nothing; make that explicit.
             return plan_err!("the transaction changed no table, so there is nothing to release");
         }
-        let published = self
+        match self
             .shared
             .engine
             .catalog
             .publish_release(name, message, commits)
             .await
-            .map_err(crate::error::to_df)?;
-        Ok(published.release)
+        {
+            Ok(published) => Ok(published.release),
+            Err(e) => {
+                // A bad or taken release name published nothing and the staged work is
+                // still valid: the transaction stays open, to be released under another
+                // name. Any other failure (a table moved, storage) ends it.
+                if matches!(
+                    e,
+                    floe_catalog::Error::ReleaseExists(_) | floe_catalog::Error::InvalidName { .. }
+                ) {
+                    *self.shared.txn.lock() = Some(txn);
+                }
+                Err(crate::error::to_df(e))
+            }
+        }
     }
 
     async fn call(&self, sql: &str) -> Result<StatementOutput> {
