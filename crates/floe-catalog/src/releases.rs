@@ -154,8 +154,10 @@ impl RedbCatalog {
 
     /// Stages more `updates` on top of `staged` (the next statement of the same
     /// transaction): `requirements` are checked against the staged version, then the
-    /// table is rebuilt from the base with every change so far. The new metadata file
-    /// replaces the staged one, which nothing can name, so that one is deleted.
+    /// table is rebuilt from the base with every change so far. `staged` is left as it
+    /// is: once the caller has recorded the result in place of `staged` (and only then,
+    /// so a concurrent publish of `staged` can never lose its metadata file), it should
+    /// [`discard`](Self::discard) `staged`.
     pub async fn restage(
         &self,
         staged: &StagedCommit,
@@ -175,7 +177,6 @@ impl RedbCatalog {
         all.extend(updates);
         let (metadata, location) = Self::apply_updates(ident, &staged.base, &[], all.clone())?;
         let table = self.write_staged(ident, metadata, location).await?;
-        self.discard(staged).await;
         Ok(StagedCommit {
             base: staged.base.clone(),
             table,
@@ -183,14 +184,15 @@ impl RedbCatalog {
         })
     }
 
-    /// Deletes the metadata file of a staged commit that will never be published (the
-    /// transaction rolled back, or a later statement restaged it). Best effort: a file
-    /// left behind is an orphan, which `remove_orphan_files` sweeps.
+    /// Deletes the metadata file of a staged commit that will never be published (a
+    /// later statement restaged it, or the statement that staged it lost a race).
+    /// The caller guarantees no publish can name it. Best effort: a file left behind is
+    /// an orphan, which `remove_orphan_files` sweeps.
     pub async fn discard(&self, staged: &StagedCommit) {
-        if let Some(location) = staged.table.metadata_location() {
-            if location != staged.base_location() {
-                let _ = self.file_io().delete(location).await;
-            }
+        if let Some(location) = staged.table.metadata_location()
+            && location != staged.base_location()
+        {
+            let _ = self.file_io().delete(location).await;
         }
     }
 

@@ -819,7 +819,7 @@ async fn staging_writes_the_metadata_file_and_restaging_replaces_it() {
     assert_eq!(staged.base_location(), base_location);
 
     // A second statement of the same transaction: requirements are checked against the
-    // staged version, and the replaced staged file is deleted.
+    // staged version; the replaced staged file stays until the caller discards it.
     let (second, reqs, updates) = new_snapshot(staged.table().metadata());
     let err = cat
         .restage(&staged, &new_snapshot(base.metadata()).1, vec![])
@@ -832,6 +832,8 @@ async fn staging_writes_the_metadata_file_and_restaging_replaces_it() {
     let restaged = cat.restage(&staged, &reqs, updates).await.unwrap();
     let second_file = restaged.table().metadata_location().unwrap().to_string();
     assert!(floe_catalog::storage::local_path(&second_file).exists());
+    assert!(floe_catalog::storage::local_path(&first_file).exists());
+    cat.discard(&staged).await;
     assert!(!floe_catalog::storage::local_path(&first_file).exists());
     assert_eq!(restaged.base_location(), base_location);
 

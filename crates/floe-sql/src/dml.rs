@@ -243,6 +243,7 @@ impl Session {
         if let Err(e) = self
             .shared
             .commit_or_stage(
+                table.txn,
                 table.ident(),
                 &base,
                 produced.requirements,

@@ -30,16 +30,44 @@ use crate::provider::FloeCatalogProvider;
 pub const DEFAULT_SCHEMA: &str = "public";
 
 /// The open transaction of a session.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Txn {
     /// Tables read or written so far, at the version first seen.
     pub pinned: HashMap<TableIdent, Table>,
     /// Tables with staged changes (metadata written, unpublished), in the order they
     /// were first changed.
     pub staged: Vec<StagedCommit>,
+    /// Unique in the process: a statement that started staging in one transaction never
+    /// records its work in a later one.
+    id: u64,
+    /// A COMMIT or release is publishing the staged commits: the transaction can take no
+    /// more work and cannot be rolled back until the publish has ended.
+    publishing: bool,
+}
+
+impl Default for Txn {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            pinned: HashMap::new(),
+            staged: Vec::new(),
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            publishing: false,
+        }
+    }
 }
 
 impl Txn {
+    /// Whether a COMMIT or release of this transaction is under way.
+    pub fn is_publishing(&self) -> bool {
+        self.publishing
+    }
+
+    /// Marks the start (true) or the failed end (false) of a publish.
+    pub fn set_publishing(&mut self, publishing: bool) {
+        self.publishing = publishing;
+    }
+
     /// The staged version of a table, if the transaction changed it.
     pub fn staged(&self, ident: &TableIdent) -> Option<&StagedCommit> {
         self.staged.iter().find(|s| s.ident() == ident)
@@ -129,38 +157,66 @@ impl SessionShared {
         Ok(Some(table))
     }
 
+    /// The open transaction's id, if one is open.
+    pub fn txn_id(&self) -> Option<u64> {
+        self.txn.lock().as_ref().map(|t| t.id)
+    }
+
     /// Whether a transaction is open.
     pub fn in_transaction(&self) -> bool {
         self.txn.lock().is_some()
     }
 
     /// Applies `updates` (whose `requirements` were produced against `base`) to the
-    /// table: inside a transaction they are staged; otherwise committed at once.
-    /// Returns the table's new version.
+    /// table: staged into transaction `txn` (the one the statement started in), or
+    /// committed at once when the statement started outside one. Fails, changing
+    /// nothing, when the session's transaction is no longer `txn`. Returns the table's
+    /// new version.
     pub async fn commit_or_stage(
         &self,
+        txn: Option<u64>,
         ident: &TableIdent,
         base: &Table,
         requirements: Vec<iceberg::TableRequirement>,
         updates: Vec<TableUpdate>,
     ) -> Result<Table> {
-        let staging = self.txn.lock().is_some();
-        if !staging {
+        // The transaction this statement stages into, and the table's staged version
+        // in it, read together.
+        let (txn_id, previous) = {
+            let guard = self.txn.lock();
+            match (guard.as_ref(), txn) {
+                (None, None) => (None, None),
+                (Some(t), Some(id)) if t.id == id => {
+                    if t.publishing {
+                        return exec_err!(
+                            "the transaction is being published; nothing of this statement was staged"
+                        );
+                    }
+                    (Some(id), t.staged(ident).cloned())
+                }
+                (_, Some(_)) => {
+                    return exec_err!(
+                        "the transaction ended while the statement ran; nothing of it was staged"
+                    );
+                }
+                (Some(_), None) => {
+                    return exec_err!(
+                        "a transaction began while the statement ran; nothing of it was committed"
+                    );
+                }
+            }
+        };
+        let Some(txn_id) = txn_id else {
             return self
                 .engine
                 .catalog
                 .commit_table(ident, requirements, updates)
                 .await
                 .map_err(to_df);
-        }
+        };
         // Stage: the file work of the commit happens now (the new metadata file is
         // written), so publishing is one pointer move per table. A table's first change
         // is staged on its pinned base; later ones on the staged version.
-        let previous = self
-            .txn
-            .lock()
-            .as_ref()
-            .and_then(|t| t.staged(ident).cloned());
         let catalog = &self.engine.catalog;
         let staged = match &previous {
             Some(prev) => catalog.restage(prev, &requirements, updates).await,
@@ -168,24 +224,53 @@ impl SessionShared {
         }
         .map_err(to_df)?;
         let table = staged.table().clone();
-        let unrecorded = {
+        // Record it only if the transaction still holds exactly what this statement
+        // built on (compare-and-swap): otherwise another statement of the session
+        // changed the table meanwhile, or the transaction ended or is publishing, and
+        // recording would silently drop that other work or escape the transaction.
+        let refused = {
             let mut guard = self.txn.lock();
             match guard.as_mut() {
-                Some(txn) => {
-                    match txn.staged.iter_mut().find(|s| s.ident() == ident) {
-                        Some(s) => *s = staged,
-                        None => txn.staged.push(staged),
+                Some(txn) if txn.id == txn_id && !txn.publishing => {
+                    let expected = previous
+                        .as_ref()
+                        .and_then(|p| p.table().metadata_location());
+                    let slot = txn.staged.iter_mut().find(|s| s.ident() == ident);
+                    let current = slot.as_ref().and_then(|s| s.table().metadata_location());
+                    if current != expected {
+                        Some(format!(
+                            "another statement of this session changed table '{}' at the same time; nothing of this statement was staged, run it again",
+                            floe_catalog::ident::table_display(ident)
+                        ))
+                    } else {
+                        match slot {
+                            Some(s) => *s = staged.clone(),
+                            None => txn.staged.push(staged.clone()),
+                        }
+                        None
                     }
-                    None
                 }
-                None => Some(staged),
+                _ => Some(
+                    "the transaction ended while the statement ran; nothing of it was staged"
+                        .to_string(),
+                ),
             }
         };
-        if let Some(staged) = unrecorded {
-            catalog.discard(&staged).await;
-            return exec_err!("the transaction ended while the statement ran");
+        match refused {
+            None => {
+                // The replaced staged version is now named by nothing: not by the
+                // transaction (swapped out above, under its lock), not by any publish
+                // (a publish takes its commits from the transaction, under that lock).
+                if let Some(prev) = previous {
+                    catalog.discard(&prev).await;
+                }
+                Ok(table)
+            }
+            Some(msg) => {
+                catalog.discard(&staged).await;
+                exec_err!("{msg}")
+            }
         }
-        Ok(table)
     }
 }
 

@@ -596,10 +596,17 @@ impl Session {
 
     /// `ROLLBACK`: discards staged changes (their files become orphans).
     pub fn rollback(&self) -> Result<()> {
-        if self.shared.txn.lock().take().is_none() {
-            return plan_err!("there is no open transaction to roll back");
+        let mut txn = self.shared.txn.lock();
+        match txn.as_ref() {
+            None => plan_err!("there is no open transaction to roll back"),
+            Some(t) if t.is_publishing() => {
+                plan_err!("the transaction is being published and can no longer be rolled back")
+            }
+            Some(_) => {
+                *txn = None;
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     /// `COMMIT` (unnamed) or `CALL release(name)` inside a transaction: publishes every
@@ -609,25 +616,42 @@ impl Session {
         name: Option<&str>,
         message: Option<&str>,
     ) -> Result<Option<floe_catalog::ReleaseRecord>> {
-        let Some(txn) = self.shared.txn.lock().take() else {
-            return plan_err!("there is no open transaction to commit");
+        // The transaction stays in place (marked as publishing, so no statement can
+        // stage into it or escape it) until the publish has ended.
+        let commits = {
+            let mut guard = self.shared.txn.lock();
+            let Some(txn) = guard.as_mut() else {
+                return plan_err!("there is no open transaction to commit");
+            };
+            if txn.is_publishing() {
+                return plan_err!("the transaction is already being published");
+            }
+            let commits = txn.commits();
+            if commits.is_empty() {
+                *guard = None;
+                if name.is_none() {
+                    return Ok(None);
+                }
+                // A named release of nothing staged records nothing; make that explicit.
+                return plan_err!(
+                    "the transaction changed no table, so there is nothing to release"
+                );
+            }
+            txn.set_publishing(true);
+            commits
         };
-        let commits = txn.commits();
-        if commits.is_empty() && name.is_none() {
-            return Ok(None);
-        }
-        if commits.is_empty() {
-            // A named release of nothing staged records nothing; make that explicit.
-            return plan_err!("the transaction changed no table, so there is nothing to release");
-        }
-        match self
+        let result = self
             .shared
             .engine
             .catalog
             .publish_release(name, message, commits)
-            .await
-        {
-            Ok(published) => Ok(published.release),
+            .await;
+        let mut guard = self.shared.txn.lock();
+        match result {
+            Ok(published) => {
+                *guard = None;
+                Ok(published.release)
+            }
             Err(e) => {
                 // A bad or taken release name published nothing and the staged work is
                 // still valid: the transaction stays open, to be released under another
@@ -636,7 +660,11 @@ impl Session {
                     e,
                     floe_catalog::Error::ReleaseExists(_) | floe_catalog::Error::InvalidName { .. }
                 ) {
-                    *self.shared.txn.lock() = Some(txn);
+                    if let Some(txn) = guard.as_mut() {
+                        txn.set_publishing(false);
+                    }
+                } else {
+                    *guard = None;
                 }
                 Err(crate::error::to_df(e))
             }

@@ -77,6 +77,10 @@ pub struct FloeTable {
     pub(crate) version: Option<String>,
     pub(crate) with_file_column: bool,
     pub(crate) only_files: Option<Arc<HashSet<String>>>,
+    /// The session's transaction when the table was resolved: a write through this
+    /// provider stages into that transaction, or commits at once if there was none, and
+    /// fails if the session's transaction changed meanwhile.
+    pub(crate) txn: Option<u64>,
 }
 
 impl FloeTable {
@@ -92,7 +96,6 @@ impl FloeTable {
         let schema =
             dataframe_schema(&schema_to_arrow_schema(&iceberg_schema).map_err(iceberg_to_df)?);
         Ok(Self {
-            shared,
             ident,
             table,
             snapshot_id,
@@ -101,6 +104,8 @@ impl FloeTable {
             version,
             with_file_column: false,
             only_files: None,
+            txn: shared.txn_id(),
+            shared,
         })
     }
 
@@ -344,13 +349,19 @@ async fn run_insert(
             }
         };
         match shared
-            .commit_or_stage(&table.ident, &base, produced.requirements, produced.updates)
+            .commit_or_stage(
+                table.txn,
+                &table.ident,
+                &base,
+                produced.requirements,
+                produced.updates,
+            )
             .await
         {
             Ok(_) => return Ok(rows),
             Err(e) => {
                 let retryable = catalog_error(&e).is_some_and(|c| c.is_retryable());
-                if retryable && !overwrite && !shared.in_transaction() && attempt < APPEND_RETRIES {
+                if retryable && !overwrite && table.txn.is_none() && attempt < APPEND_RETRIES {
                     attempt += 1;
                     tokio::time::sleep(retry_backoff(attempt)).await;
                     base = catalog.table(&table.ident).await.map_err(to_df)?;
