@@ -214,6 +214,7 @@ impl RedbCatalogBuilder {
                         (256 + m.entries().len() * 1024).min(u32::MAX as usize) as u32
                     })
                     .build(),
+                in_flight: Default::default(),
             }),
         })
     }
@@ -358,6 +359,8 @@ pub(crate) struct Inner {
     pub manifest_lists: moka::sync::Cache<String, Arc<iceberg::spec::ManifestList>>,
     /// Parsed manifests by path (immutable files).
     pub manifests: moka::sync::Cache<String, Arc<iceberg::spec::Manifest>>,
+    /// Writes in flight, whose files orphan removal must not take.
+    pub in_flight: crate::in_flight::InFlight,
 }
 
 impl std::fmt::Debug for RedbCatalog {
@@ -498,6 +501,15 @@ impl RedbCatalog {
         self.table_at(ident, &record.location).await
     }
 
+    /// Marks a write in flight until the guard is dropped: files created meanwhile are
+    /// never taken for orphans by [`remove_orphan_files`](Self::remove_orphan_files),
+    /// whatever its `older_than`. Take one before writing the first file of a commit
+    /// that is made outside this catalog's own methods (which guard themselves), e.g.
+    /// data files, and hold it until the commit has returned.
+    pub fn write_guard(&self) -> crate::WriteGuard {
+        self.inner.in_flight.begin()
+    }
+
     pub(crate) fn check_writable(&self, action: &'static str) -> Result<()> {
         if self.is_read_only() {
             Err(Error::ReadOnly(action))
@@ -597,6 +609,7 @@ impl RedbCatalog {
     /// taken meanwhile; then nothing is registered.
     pub async fn commit_create(&self, staged: &Table, updates: Vec<TableUpdate>) -> Result<Table> {
         self.check_writable("create a table")?;
+        let _writing = self.write_guard();
         let ident = staged.identifier().clone();
         let location = staged.metadata_location_result()?.to_string();
         let mut builder = staged.metadata().clone().into_builder(None);
@@ -673,6 +686,7 @@ impl RedbCatalog {
         updates: Vec<TableUpdate>,
     ) -> Result<Table> {
         self.check_writable("commit")?;
+        let _writing = self.write_guard();
         let current = self.table(ident).await?;
         if updates.is_empty() {
             for req in &requirements {

@@ -19,6 +19,7 @@
 mod catalog;
 mod error;
 pub mod ident;
+mod in_flight;
 mod maintenance;
 mod releases;
 mod snapshots;
@@ -31,6 +32,7 @@ pub use catalog::{
     RedbCatalogBuilder,
 };
 pub use error::{Error, Result};
+pub use in_flight::WriteGuard;
 pub use maintenance::{Expired, Problem, refs};
 pub use releases::{Published, StagedCommit};
 pub use snapshots::{LiveFile, MANIFEST_MERGE_THRESHOLD, ProducedSnapshot, SnapshotChange};

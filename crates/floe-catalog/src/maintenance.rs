@@ -250,6 +250,11 @@ impl RedbCatalog {
         if !dry_run && self.is_read_only() {
             return Err(Error::ReadOnly("remove orphan files"));
         }
+        // Files younger than the oldest write in flight may be about to be named.
+        let older_than_ms = match self.inner.in_flight.oldest_start_ms() {
+            Some(start) => older_than_ms.min(start),
+            None => older_than_ms,
+        };
         let referenced = self.referenced_files().await?;
         let mut orphans = Vec::new();
         match self.storage() {

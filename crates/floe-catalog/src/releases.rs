@@ -33,8 +33,11 @@ pub struct StagedCommit {
     /// Every change since `base`, in order: a restage rebuilds from `base` with all of
     /// them, so the result is exactly one Iceberg commit of the whole transaction (its
     /// intermediate snapshots are not in the snapshot log, as in Iceberg's own
-    /// transactions, and no state between two statements is ever a time-travel target).
+    /// transactions).
     updates: Vec<TableUpdate>,
+    /// Keeps orphan removal away from the staged files while any copy of this staged
+    /// commit (or of one restaged from it) lives.
+    _writing: Arc<crate::WriteGuard>,
 }
 
 impl StagedCommit {
@@ -140,6 +143,7 @@ impl RedbCatalog {
         updates: Vec<TableUpdate>,
     ) -> Result<StagedCommit> {
         self.check_writable("stage a commit")?;
+        let writing = Arc::new(self.write_guard());
         let (metadata, location) =
             Self::apply_updates(base.identifier(), base, requirements, updates.clone())?;
         let table = self
@@ -149,6 +153,7 @@ impl RedbCatalog {
             base: base.clone(),
             table,
             updates,
+            _writing: writing,
         })
     }
 
@@ -181,6 +186,7 @@ impl RedbCatalog {
             base: staged.base.clone(),
             table,
             updates: all,
+            _writing: staged._writing.clone(),
         })
     }
 

@@ -396,6 +396,9 @@ impl Session {
         }
         let properties = table_properties(&ct.table_options)?;
         let partition_items = partition_items(ct, extras)?;
+        // Until the commit returns, the data files written for AS SELECT are named by no
+        // metadata.
+        let _writing = catalog.write_guard();
         if ct.or_replace && catalog.contains_table(&ident) {
             return self
                 .replace_table(ct, &name, &ident, properties, &partition_items)

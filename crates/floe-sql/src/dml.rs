@@ -129,6 +129,8 @@ impl Session {
         update: bool,
     ) -> Result<u64> {
         table.check_writable()?;
+        // Until the commit returns, the rewritten files are named by no metadata.
+        let _writing = self.shared.engine.catalog.write_guard();
         let Shape {
             predicate,
             assignments,

@@ -43,21 +43,24 @@ pub struct Txn {
     /// A COMMIT or release is publishing the staged commits: the transaction can take no
     /// more work and cannot be rolled back until the publish has ended.
     publishing: bool,
+    /// Held from BEGIN to the end: every file the transaction's statements write is
+    /// younger, so orphan removal leaves them alone until the transaction ends.
+    _writing: floe_catalog::WriteGuard,
 }
 
-impl Default for Txn {
-    fn default() -> Self {
+impl Txn {
+    /// A new, empty transaction of the warehouse whose write guard is `writing`.
+    pub fn new(writing: floe_catalog::WriteGuard) -> Self {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Self {
             pinned: HashMap::new(),
             staged: Vec::new(),
             id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             publishing: false,
+            _writing: writing,
         }
     }
-}
 
-impl Txn {
     /// Whether a COMMIT or release of this transaction is under way.
     pub fn is_publishing(&self) -> bool {
         self.publishing

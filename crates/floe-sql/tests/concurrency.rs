@@ -337,3 +337,60 @@ async fn statement_outliving_its_transaction_changes_nothing() {
     let b = s.sql("SELECT v FROM t").await.unwrap();
     assert_eq!(b[0].column(0).as_primitive::<Int64Type>().value(0), 1);
 }
+
+/// Another session's `remove_orphan_files`, even with an `older_than` in the future,
+/// leaves an open transaction's staged files (data, manifests, metadata) alone: they are
+/// named by no metadata yet, but the transaction will publish them.
+#[tokio::test]
+async fn orphan_removal_spares_an_open_transactions_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let writer = session(&engine);
+    let cleaner = session(&engine);
+    writer.sql("CREATE TABLE t (v BIGINT)").await.unwrap();
+    writer.sql("INSERT INTO t VALUES (1)").await.unwrap();
+    writer.sql("BEGIN").await.unwrap();
+    writer.sql("INSERT INTO t VALUES (2)").await.unwrap();
+    writer.sql("DELETE FROM t WHERE v = 1").await.unwrap();
+    // A real orphan, older than the transaction, is still collected.
+    let orphan = dir
+        .path()
+        .join("public")
+        .join("t")
+        .join("data")
+        .join("stray.parquet");
+    std::fs::write(&orphan, b"not referenced").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let removed = cleaner
+        .sql("CALL remove_orphan_files(older_than => TIMESTAMP '2200-01-01 00:00:00')")
+        .await
+        .unwrap();
+    let removed: Vec<String> = removed
+        .iter()
+        .flat_map(|b| {
+            let col = b.column(0).as_string::<i32>();
+            col.iter().flatten().map(str::to_string).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(removed.len(), 1, "only the stray file: {removed:?}");
+    assert!(removed[0].ends_with("stray.parquet"), "{removed:?}");
+    assert!(!orphan.exists());
+    writer.sql("COMMIT").await.unwrap();
+    // The published version reads, from a fresh open too, and checks clean.
+    let b = cleaner.sql("SELECT v FROM t").await.unwrap();
+    assert_eq!(b[0].column(0).as_primitive::<Int64Type>().value(0), 2);
+    drop((writer, cleaner));
+    drop(engine);
+    let engine =
+        floe_sql::Engine::new(RedbCatalog::open(dir.path()).await.unwrap(), "floe").unwrap();
+    let s = session(&engine);
+    assert_eq!(count_rows(&s, "t").await, 1);
+    let problems = engine.catalog.check().await.unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+}

@@ -590,7 +590,9 @@ impl Session {
         if txn.is_some() {
             return plan_err!("a transaction is already open; COMMIT or ROLLBACK it first");
         }
-        *txn = Some(Default::default());
+        *txn = Some(crate::session::Txn::new(
+            self.shared.engine.catalog.write_guard(),
+        ));
         Ok(())
     }
 

@@ -323,6 +323,8 @@ async fn run_insert(
 ) -> Result<u64> {
     let name = table.display_name();
     let shared = table.shared.clone();
+    // Until the commit returns, the data files written here are named by no metadata.
+    let _writing = shared.engine.catalog.write_guard();
     // Inside a transaction, write against the session's staged view of the table.
     let base = shared
         .resolve(&table.ident)
