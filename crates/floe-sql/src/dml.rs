@@ -66,6 +66,17 @@ fn shape(input: &LogicalPlan, update: bool) -> Result<Shape> {
     })
 }
 
+/// Whether `e` contains a subquery (EXISTS, IN (SELECT ...), or a scalar subquery).
+fn has_subquery(e: &Expr) -> bool {
+    e.exists(|e| {
+        Ok(matches!(
+            e,
+            Expr::Exists(_) | Expr::InSubquery(_) | Expr::ScalarSubquery(_)
+        ))
+    })
+    .unwrap_or(false)
+}
+
 /// Replaces the scan of the target table with a scan of `provider`.
 fn replace_scan(plan: &LogicalPlan, provider: Arc<FloeTable>) -> Result<LogicalPlan> {
     plan.clone()
@@ -205,7 +216,44 @@ impl Session {
                     Ok(Column::from(qualified))
                 })
                 .collect::<Result<_>>()?;
+            // A subquery in the predicate is only planned with SQL's three-valued logic
+            // as a top-level filter (DataFusion turns it into a semi/anti join); nested
+            // in `IS NOT TRUE` or `CASE WHEN` it either fails to plan or becomes a mark
+            // join that reads NULL as false (`NULL NOT IN (...)` would count as true and
+            // delete the row). So the rows a subquery predicate leaves alone are the
+            // scanned rows minus those the top-level filter keeps (EXCEPT ALL, NULLs
+            // equal): identical rows get the same verdict from a deterministic
+            // predicate, so removing every copy of a matched row is exact.
+            let subquery = predicate.as_ref().is_some_and(has_subquery);
             let rows = match (&assignments, &predicate) {
+                (assignments, Some(p)) if subquery => {
+                    let project = |plan: LogicalPlan, exprs: Vec<Expr>| {
+                        LogicalPlanBuilder::from(plan).project(exprs)?.build()
+                    };
+                    let columns: Vec<Expr> =
+                        table_columns.iter().cloned().map(Expr::Column).collect();
+                    let matched = LogicalPlanBuilder::from(scan.clone())
+                        .filter(p.clone())?
+                        .build()?;
+                    let untouched = LogicalPlanBuilder::except(
+                        project(scan, columns.clone())?,
+                        project(matched.clone(), columns)?,
+                        true,
+                    )?;
+                    match assignments {
+                        None => untouched,
+                        Some(values) => {
+                            let exprs = values
+                                .iter()
+                                .zip(&table_columns)
+                                .map(|(v, c)| v.clone().alias(c.name.clone()))
+                                .collect();
+                            LogicalPlanBuilder::from(project(matched, exprs)?)
+                                .union(untouched)?
+                                .build()?
+                        }
+                    }
+                }
                 (None, Some(p)) => LogicalPlanBuilder::from(scan)
                     .filter(Expr::IsNotTrue(Box::new(p.clone())))?
                     .project(table_columns.iter().map(|c| Expr::Column(c.clone())))?
