@@ -472,23 +472,36 @@ impl Session {
         } else {
             cast_to_columns(plan, &ct.columns)?
         };
-        // Without a column list every column is nullable, as in Spark, Trino and DuckDB:
-        // NOT NULL comes only from a column list, never from what the query happened to
-        // produce (a literal, a NOT NULL source column).
+        // NOT NULL comes only from a column list (as in Spark, Trino and DuckDB), never
+        // from what the query happened to produce (a literal, a NOT NULL source column):
+        // without a list every column is nullable; with one, exactly the columns it marks
+        // NOT NULL (or PRIMARY KEY) are required, and writing the rows checks them.
         let arrow = plan.schema().as_arrow();
-        let arrow = if ct.columns.is_empty() {
-            let fields: Vec<_> = arrow
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect();
-            datafusion::arrow::datatypes::Schema::new_with_metadata(
-                fields,
-                arrow.metadata().clone(),
-            )
+        let required: Vec<bool> = if ct.columns.is_empty() {
+            vec![false; arrow.fields().len()]
         } else {
-            arrow.clone()
+            ct.columns
+                .iter()
+                .map(|c| {
+                    c.options.iter().any(|o| {
+                        matches!(
+                            o.option,
+                            ast::ColumnOption::NotNull | ast::ColumnOption::PrimaryKey(_)
+                        )
+                    })
+                })
+                .collect()
         };
+        let fields: Vec<_> = arrow
+            .fields()
+            .iter()
+            .zip(required.iter().chain(std::iter::repeat(&false)))
+            .map(|(f, required)| f.as_ref().clone().with_nullable(!required))
+            .collect();
+        let arrow = datafusion::arrow::datatypes::Schema::new_with_metadata(
+            fields,
+            arrow.metadata().clone(),
+        );
         let schema = types::arrow_schema_to_iceberg(&arrow)?;
         Ok((schema, Some(plan)))
     }
@@ -991,15 +1004,25 @@ fn partition_spec(schema: &Schema, items: &[PartitionItem]) -> Result<UnboundPar
                 item.text
             );
         };
+        // Partition field names become Avro field names in every manifest, so a column
+        // name Avro cannot spell (`"order date"`, `"1x"`, `"é"`) is sanitized as
+        // Iceberg's Java AvroSchemaUtil does (`order_x20date`, `_1x`, `_xE9`).
+        let column = avro_compatible_name(&item.column);
         let name = match item.transform {
-            Transform::Identity => item.column.clone(),
-            Transform::Bucket(n) => format!("{}_bucket_{n}", item.column),
-            Transform::Truncate(n) => format!("{}_trunc_{n}", item.column),
-            Transform::Year => format!("{}_year", item.column),
-            Transform::Month => format!("{}_month", item.column),
-            Transform::Day => format!("{}_day", item.column),
-            Transform::Hour => format!("{}_hour", item.column),
-            _ => format!("{}_{}", item.column, item.transform),
+            Transform::Identity => column,
+            Transform::Bucket(n) => format!("{column}_bucket_{n}"),
+            Transform::Truncate(n) => format!("{column}_trunc_{n}"),
+            Transform::Year => format!("{column}_year"),
+            Transform::Month => format!("{column}_month"),
+            Transform::Day => format!("{column}_day"),
+            Transform::Hour => format!("{column}_hour"),
+            _ => format!("{column}_{}", item.transform),
+        };
+        // A sanitized identity name must not take another column's name.
+        let name = if name != item.column && schema.field_by_name(&name).is_some() {
+            format!("{name}_{}", field.id)
+        } else {
+            name
         };
         if !names.insert(name.clone()) {
             return plan_err!("partition field '{}' appears twice", item.text);
@@ -1024,6 +1047,25 @@ fn partition_spec(schema: &Schema, items: &[PartitionItem]) -> Result<UnboundPar
             .map_err(iceberg_to_df)?;
     }
     Ok(builder.build())
+}
+
+/// `name` as a valid Avro name (`[A-Za-z_][A-Za-z0-9_]*`), escaped the way Iceberg's Java
+/// `AvroSchemaUtil.makeCompatibleName` does: a leading digit `d` becomes `_d`, any other
+/// character `c` becomes `_x` followed by its code point in upper-case hex.
+fn avro_compatible_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, c) in name.chars().enumerate() {
+        let ok = c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit());
+        if ok {
+            out.push(c);
+        } else if c.is_ascii_digit() {
+            out.push('_');
+            out.push(c);
+        } else {
+            out.push_str(&format!("_x{:X}", c as u32));
+        }
+    }
+    if out.is_empty() { "_".to_string() } else { out }
 }
 
 /// The schema after one column operation, keeping field ids stable.
@@ -1069,6 +1111,15 @@ fn evolve_schema(
             if required {
                 return plan_err!(
                     "cannot add NOT NULL column '{name}' to table '{table}': existing rows have no value for it; add it as nullable"
+                );
+            }
+            if column_def
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ast::ColumnOption::Default(_)))
+            {
+                return plan_err!(
+                    "column defaults are not supported for Iceberg tables (column '{name}' of '{table}'): existing rows would read NULL, not the default"
                 );
             }
             fields.push(Arc::new(NestedField::optional(id, name, ty)));

@@ -243,7 +243,10 @@ pub async fn plan_scan(
             }
         }
         let statistics = stats::file_statistics(&f.file, req.schema, false);
-        let mut pf = PartitionedFile::new(path.to_string(), f.file.file_size_in_bytes());
+        // The parsed path as it is: `PartitionedFile::new` would re-encode it, turning the
+        // `%` of a URL-encoded partition directory (`v=a%2Fb`) into `%25`.
+        let mut pf = PartitionedFile::new(String::new(), f.file.file_size_in_bytes());
+        pf.object_meta.location = path;
         if req.with_file_column {
             // Set before the statistics, which then gain the partition column's.
             pf.partition_values = vec![ScalarValue::Utf8(Some(location.to_string()))];

@@ -18,12 +18,13 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
 use iceberg::arrow::{RecordBatchPartitionSplitter, schema_to_arrow_schema};
+use iceberg::spec::PartitionKey;
 use iceberg::spec::{DataFile, DataFileFormat};
 use iceberg::table::Table;
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
 use iceberg::writer::file_writer::ParquetWriterBuilder;
 use iceberg::writer::file_writer::location_generator::{
-    DefaultFileNameGenerator, DefaultLocationGenerator,
+    DefaultFileNameGenerator, LocationGenerator,
 };
 use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
 use iceberg::writer::partitioning::PartitioningWriter;
@@ -34,8 +35,90 @@ use parquet::file::properties::WriterProperties;
 
 use crate::error::iceberg_to_df;
 
-type Builder =
-    DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+type Builder = DataFileWriterBuilder<ParquetWriterBuilder, DataLocation, DefaultFileNameGenerator>;
+
+/// Where a table's data files go: `<data dir>/<field>=<value>/.../<file>`, each name and
+/// value URL-encoded as Iceberg's Java writers do (`URLEncoder`), so a partition value
+/// is always ONE path segment — `'../../x'` or `'a/b'` can never leave the table's data
+/// directory or nest directories.
+#[derive(Clone, Debug)]
+pub struct DataLocation {
+    data_dir: String,
+}
+
+impl DataLocation {
+    /// The table's data directory: `write.data.path` (or the older
+    /// `write.folder-storage.path`) when it lies inside the table's location, otherwise
+    /// `<location>/data`. A configured path elsewhere is refused: floe never writes
+    /// outside the table.
+    pub fn new(md: &iceberg::spec::TableMetadata, table: &str) -> Result<Self> {
+        let location = md.location().trim_end_matches('/');
+        let props = md.properties();
+        let configured = props
+            .get("write.data.path")
+            .or_else(|| props.get("write.folder-storage.path"));
+        let data_dir = match configured {
+            None => format!("{location}/data"),
+            Some(dir) => {
+                let dir = dir.trim_end_matches('/');
+                let inside = dir
+                    .strip_prefix(location)
+                    .is_some_and(|rest| rest.starts_with('/'))
+                    && !dir.split('/').any(|seg| seg == ".." || seg == ".");
+                if !inside {
+                    return exec_err!(
+                        "table '{table}' has write.data.path '{dir}', which is not inside the table's location '{location}'; floe writes data files only inside the table"
+                    );
+                }
+                dir.to_string()
+            }
+        };
+        Ok(Self { data_dir })
+    }
+}
+
+impl LocationGenerator for DataLocation {
+    fn generate_location(&self, partition_key: Option<&PartitionKey>, file_name: &str) -> String {
+        let Some(key) = partition_key.filter(|k| !k.spec().is_unpartitioned()) else {
+            return format!("{}/{file_name}", self.data_dir);
+        };
+        let types = key
+            .spec()
+            .partition_type(key.schema())
+            .map(|t| t.fields().to_vec())
+            .unwrap_or_default();
+        let mut path = self.data_dir.clone();
+        for (i, field) in key.spec().fields().iter().enumerate() {
+            let value = match types.get(i) {
+                Some(t) => field
+                    .transform
+                    .to_human_string(&t.field_type, key.data()[i].as_ref()),
+                None => "null".to_string(),
+            };
+            path.push('/');
+            url_encode_into(&field.name, &mut path);
+            path.push('=');
+            url_encode_into(&value, &mut path);
+        }
+        path.push('/');
+        path.push_str(file_name);
+        path
+    }
+}
+
+/// `application/x-www-form-urlencoded`, as Java's `URLEncoder.encode(s, UTF_8)`:
+/// letters, digits and `.-*_` stay, space becomes `+`, every other byte `%XX`.
+fn url_encode_into(text: &str, out: &mut String) {
+    for b in text.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+}
 
 /// Parquet settings for a table: DataFusion's session defaults, with the table's
 /// `write.parquet.compression-codec` (and level) when set.
@@ -82,7 +165,7 @@ fn parse_compression(codec: &str, level: Option<i32>) -> Result<Compression> {
     })
 }
 
-fn builder(table: &Table, props: WriterProperties) -> Result<Builder> {
+fn builder(table: &Table, name: &str, props: WriterProperties) -> Result<Builder> {
     let md = table.metadata();
     let target_size = md
         .table_properties()
@@ -93,7 +176,7 @@ fn builder(table: &Table, props: WriterProperties) -> Result<Builder> {
         parquet,
         target_size,
         table.file_io().clone(),
-        DefaultLocationGenerator::new(md).map_err(iceberg_to_df)?,
+        DataLocation::new(md, name)?,
         DefaultFileNameGenerator::new(
             uuid::Uuid::now_v7().to_string(),
             None,
@@ -173,7 +256,7 @@ pub async fn write_plan(
     let mut tasks = Vec::with_capacity(partitions);
     for p in 0..partitions {
         let stream = plan.execute(p, ctx.clone())?;
-        let builder = builder(table, props.clone())?;
+        let builder = builder(table, table_name, props.clone())?;
         let table = table.clone();
         let target = target.clone();
         let name = table_name.to_string();
@@ -264,3 +347,22 @@ async fn write_stream(
 
 /// Row counts per data file path, as a map (helper for DML accounting).
 pub type FileCounts = HashMap<String, u64>;
+
+#[cfg(test)]
+mod tests {
+    use super::url_encode_into;
+
+    #[test]
+    fn partition_values_are_encoded_like_java_urlencoder() {
+        let enc = |s: &str| {
+            let mut out = String::new();
+            url_encode_into(s, &mut out);
+            out
+        };
+        assert_eq!(enc("2026-11-21"), "2026-11-21");
+        assert_eq!(enc("a b/c"), "a+b%2Fc");
+        assert_eq!(enc("../../x"), "..%2F..%2Fx");
+        assert_eq!(enc("é=%"), "%C3%A9%3D%25");
+        assert_eq!(enc("null"), "null");
+    }
+}
