@@ -19,6 +19,7 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::{Result, plan_err};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::TableType;
+use datafusion::physical_plan::ExecutionPlan;
 use floe_catalog::RedbCatalog;
 use iceberg::spec::{DataContentType, ManifestContentType};
 use iceberg::table::Table;
@@ -88,8 +89,106 @@ fn map_type() -> DataType {
     )
 }
 
-/// Builds metadata table `kind` of `table` at `snapshot` (`None`: no snapshot).
+/// A metadata or system table: readable like any table; INSERT, DELETE, UPDATE and
+/// TRUNCATE are refused with an error naming it (they would otherwise change only the
+/// in-memory copy the statement built, and report success).
+#[derive(Debug)]
+struct ReadOnly {
+    name: String,
+    inner: Arc<dyn TableProvider>,
+}
+
+impl ReadOnly {
+    fn wrap(name: String, inner: Arc<dyn TableProvider>) -> Arc<dyn TableProvider> {
+        Arc::new(Self { name, inner })
+    }
+
+    fn refuse<T>(&self, what: &str) -> Result<T> {
+        plan_err!(
+            "cannot {what} '{}': metadata and system tables are read-only",
+            self.name
+        )
+    }
+}
+
+#[async_trait]
+impl TableProvider for ReadOnly {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[datafusion::prelude::Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner.scan(state, projection, filters, limit).await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&datafusion::prelude::Expr],
+    ) -> Result<Vec<datafusion::logical_expr::TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn datafusion::catalog::Session,
+        _input: Arc<dyn ExecutionPlan>,
+        _op: datafusion::logical_expr::dml::InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.refuse("insert into")
+    }
+
+    async fn delete_from(
+        &self,
+        _state: &dyn datafusion::catalog::Session,
+        _filters: Vec<datafusion::prelude::Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.refuse("delete from")
+    }
+
+    async fn update(
+        &self,
+        _state: &dyn datafusion::catalog::Session,
+        _assignments: Vec<(String, datafusion::prelude::Expr)>,
+        _filters: Vec<datafusion::prelude::Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.refuse("update")
+    }
+
+    async fn truncate(
+        &self,
+        _state: &dyn datafusion::catalog::Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.refuse("truncate")
+    }
+}
+
+/// Metadata table `kind` of `table` at `snapshot` (`None`: no snapshot); read-only.
 pub async fn metadata_table(
+    catalog: &RedbCatalog,
+    name: &str,
+    table_version: &Table,
+    snapshot: Option<i64>,
+    kind: &str,
+) -> Result<Arc<dyn TableProvider>> {
+    let inner = build_metadata_table(catalog, name, table_version, snapshot, kind).await?;
+    Ok(ReadOnly::wrap(name.to_string(), inner))
+}
+
+async fn build_metadata_table(
     catalog: &RedbCatalog,
     name: &str,
     table_version: &Table,
@@ -501,6 +600,23 @@ impl SchemaProvider for SystemSchemaProvider {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self
+            .build(name)
+            .await?
+            .map(|t| ReadOnly::wrap(format!("{SYSTEM_SCHEMA}.{name}"), t)))
+    }
+
+    async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
+        Ok(SYSTEM_TABLES.contains(&name).then_some(TableType::View))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        SYSTEM_TABLES.contains(&name)
+    }
+}
+
+impl SystemSchemaProvider {
+    async fn build(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let catalog = &self.shared.engine.catalog;
         match name {
             "releases" => {
@@ -649,13 +765,5 @@ impl SchemaProvider for SystemSchemaProvider {
             }
             _ => Ok(None),
         }
-    }
-
-    async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
-        Ok(SYSTEM_TABLES.contains(&name).then_some(TableType::View))
-    }
-
-    fn table_exist(&self, name: &str) -> bool {
-        SYSTEM_TABLES.contains(&name)
     }
 }
