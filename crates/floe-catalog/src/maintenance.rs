@@ -8,8 +8,8 @@
 //!   metadata (current, its metadata log, the commit log), release or ref reaches, and
 //!   that are older than the given time — never the catalog file itself.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
 
 use futures::StreamExt;
 use iceberg::TableIdent;
@@ -190,9 +190,11 @@ impl RedbCatalog {
         })
     }
 
-    /// Files under the warehouse reachable from any live table, release or ref.
-    async fn referenced_files(&self) -> Result<HashSet<String>> {
+    /// Files under the warehouse reachable from any live table, release or ref, and the
+    /// locations of the live tables.
+    async fn referenced_files(&self) -> Result<(HashSet<String>, BTreeSet<String>)> {
         let mut out = HashSet::new();
+        let mut locations = BTreeSet::new();
         let mut live_uuids = HashSet::new();
         let mut queue = self.namespaces(None)?;
         while let Some(ns) = queue.pop() {
@@ -201,6 +203,7 @@ impl RedbCatalog {
                 let table = self.table(&ident).await?;
                 let md = table.metadata();
                 live_uuids.insert(md.uuid().to_string());
+                locations.insert(md.location().trim_end_matches('/').to_string());
                 out.insert(normalize(table.metadata_location_result()?));
                 for log in md.metadata_log() {
                     out.insert(normalize(&log.metadata_file));
@@ -237,11 +240,17 @@ impl RedbCatalog {
                 }
             }
         }
-        Ok(out)
+        Ok((out, locations))
     }
 
-    /// Finds (and unless `dry_run`, deletes) files under the warehouse that nothing
-    /// references and that were last modified before `older_than_ms`. Returns them.
+    /// Finds (and unless `dry_run`, deletes) the files that nothing references in the
+    /// `data/` and `metadata/` directories of the live tables, last modified before
+    /// `older_than_ms` (and before the oldest write in flight). Returns them.
+    ///
+    /// Only live tables' own directories are looked at, as Iceberg's per-table orphan
+    /// removal does: anything else under the warehouse — a user's own files, the files of
+    /// a table dropped without PURGE (which `register_table` can still adopt whole) — is
+    /// never touched.
     pub async fn remove_orphan_files(
         &self,
         older_than_ms: i64,
@@ -255,79 +264,79 @@ impl RedbCatalog {
             Some(start) => older_than_ms.min(start),
             None => older_than_ms,
         };
-        let referenced = self.referenced_files().await?;
-        let mut orphans = Vec::new();
+        let (referenced, locations) = self.referenced_files().await?;
+        let roots: BTreeSet<String> = locations
+            .iter()
+            .flat_map(|l| [format!("{l}/data"), format!("{l}/metadata")])
+            .collect();
+        let mut orphans = BTreeSet::new();
         match self.storage() {
-            WarehouseStorage::Local(root) => {
-                let mut stack: Vec<(PathBuf, usize)> = vec![(root.clone(), 0)];
-                while let Some((dir, depth)) = stack.pop() {
-                    let entries = std::fs::read_dir(&dir)
-                        .map_err(|e| Error::io("cannot list directory", dir.display(), e))?;
-                    for entry in entries.flatten() {
-                        let path = entry.path();
-                        let Ok(meta) = entry.metadata() else { continue };
-                        if meta.is_dir() {
-                            stack.push((path, depth + 1));
-                            continue;
-                        }
-                        // Files directly in the warehouse root (the catalog) are never table files.
-                        if depth == 0 {
-                            continue;
-                        }
-                        let modified = meta
-                            .modified()
-                            .ok()
-                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                            .map(|d| d.as_millis() as i64)
-                            .unwrap_or(i64::MAX);
-                        let shown = path.display().to_string();
-                        if modified < older_than_ms && !referenced.contains(&shown) {
-                            orphans.push(shown);
+            WarehouseStorage::Local(_) => {
+                for root in &roots {
+                    let mut stack = vec![crate::storage::local_path(root)];
+                    while let Some(dir) = stack.pop() {
+                        let entries = match std::fs::read_dir(&dir) {
+                            Ok(entries) => entries,
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                            Err(e) => {
+                                return Err(Error::io("cannot list directory", dir.display(), e));
+                            }
+                        };
+                        for entry in entries.flatten() {
+                            let path = entry.path();
+                            let Ok(meta) = entry.metadata() else { continue };
+                            if meta.is_dir() {
+                                stack.push(path);
+                                continue;
+                            }
+                            let modified = meta
+                                .modified()
+                                .ok()
+                                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                                .map(|d| d.as_millis() as i64)
+                                .unwrap_or(i64::MAX);
+                            let shown = path.display().to_string();
+                            if modified < older_than_ms && !referenced.contains(&shown) {
+                                orphans.insert(shown);
+                            }
                         }
                     }
                 }
             }
-            WarehouseStorage::Object { storage, root } => {
+            WarehouseStorage::Object { storage, .. } => {
                 let store = storage.object_store();
-                let (_, prefix) = root.split_once("://").unwrap_or(("", root));
-                let prefix_path = prefix.split_once('/').map(|(_, p)| p).unwrap_or("");
-                let scheme_authority = &root[..root.len() - prefix_path.len()];
-                let listing_prefix = object_store::path::Path::from(prefix_path);
-                let mut listing = store.list(if prefix_path.is_empty() {
-                    None
-                } else {
-                    Some(&listing_prefix)
-                });
-                while let Some(meta) = listing.next().await {
-                    let meta =
-                        meta.map_err(|e| Error::Storage(format!("cannot list '{root}': {e}")))?;
-                    let location = format!(
-                        "{}{}{}",
-                        scheme_authority.trim_end_matches('/'),
-                        "/",
-                        meta.location
-                    );
-                    let rel_depth = meta.location.as_ref().matches('/').count()
-                        - prefix_path.matches('/').count()
-                        - usize::from(!prefix_path.is_empty());
-                    if rel_depth == 0 {
-                        continue;
-                    }
-                    if meta.last_modified.timestamp_millis() < older_than_ms
-                        && !referenced.contains(&location)
-                    {
-                        orphans.push(location);
+                for root in &roots {
+                    let (_, rest) = root.split_once("://").unwrap_or(("", root));
+                    let path = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
+                    let scheme_authority = &root[..root.len() - path.len()];
+                    let prefix = object_store::path::Path::from(path);
+                    let mut listing = store.list(Some(&prefix));
+                    while let Some(meta) = listing.next().await {
+                        let meta =
+                            meta.map_err(|e| Error::Storage(format!("cannot list '{root}': {e}")))?;
+                        let location = format!(
+                            "{}/{}",
+                            scheme_authority.trim_end_matches('/'),
+                            meta.location
+                        );
+                        if meta.last_modified.timestamp_millis() < older_than_ms
+                            && !referenced.contains(&location)
+                        {
+                            orphans.insert(location);
+                        }
                     }
                 }
             }
         }
-        orphans.sort();
+        let orphans: Vec<String> = orphans.into_iter().collect();
         if !dry_run {
             for o in &orphans {
                 let _ = self.file_io().delete(o).await;
             }
-            if let WarehouseStorage::Local(root) = self.storage() {
-                prune_empty_dirs(root, true);
+            if let WarehouseStorage::Local(_) = self.storage() {
+                for root in &roots {
+                    prune_empty_dirs(&crate::storage::local_path(root), true);
+                }
             }
         }
         Ok(orphans)

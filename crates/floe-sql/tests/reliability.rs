@@ -449,3 +449,64 @@ async fn power_loss_tears_only_unpublished_files_and_the_warehouse_recovers() {
     s.sql("INSERT INTO t VALUES (3)").await.unwrap();
     assert_eq!(count(&s, "t").await.unwrap(), 3);
 }
+
+/// Orphan removal looks only inside live tables' `data/` and `metadata/` directories: a
+/// user's own files under the warehouse and the files of a table dropped without PURGE
+/// stay, so that table can still be adopted whole with `register_table`.
+#[tokio::test]
+async fn orphan_removal_keeps_user_files_and_dropped_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await.unwrap();
+    s.sql("CREATE TABLE kept (x INT)").await.unwrap();
+    s.sql("INSERT INTO kept VALUES (1)").await.unwrap();
+    s.sql("CREATE TABLE gone (x INT)").await.unwrap();
+    s.sql("INSERT INTO gone VALUES (1), (2)").await.unwrap();
+    let gone_metadata = {
+        let b = s
+            .sql("SELECT metadata_location FROM floe.system.commits WHERE \"table\" = 'public.gone' ORDER BY seq DESC LIMIT 1")
+            .await
+            .unwrap();
+        b[0].column(0).as_string::<i32>().value(0).to_string()
+    };
+    s.sql("DROP TABLE gone").await.unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let plant = |path: std::path::PathBuf| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"x").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        path
+    };
+    let thesis = plant(dir.path().join("docs").join("thesis.txt"));
+    let beside = plant(dir.path().join("public").join("kept").join("README"));
+    let stray = plant(
+        dir.path()
+            .join("public")
+            .join("kept")
+            .join("data")
+            .join("stray.parquet"),
+    );
+    let removed = s
+        .sql("CALL remove_orphan_files(older_than => now() + INTERVAL '1' HOUR)")
+        .await
+        .unwrap();
+    let removed: Vec<String> = removed
+        .iter()
+        .flat_map(|b| {
+            let c = b.column(0).as_string::<i32>();
+            c.iter().flatten().map(str::to_string).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(removed, vec![stray.display().to_string()]);
+    assert!(thesis.exists() && beside.exists() && !stray.exists());
+    // The dropped table is whole: it can be adopted again and reads.
+    s.sql(&format!("CALL register_table('gone', '{gone_metadata}')"))
+        .await
+        .unwrap();
+    assert_eq!(count(&s, "gone").await.unwrap(), 2);
+    assert_eq!(count(&s, "kept").await.unwrap(), 1);
+}
