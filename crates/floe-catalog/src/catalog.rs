@@ -436,8 +436,9 @@ impl RedbCatalog {
             .store
             .mirror
             .tables
+            .pin()
             .get(ident)
-            .map(|r| r.value().clone())
+            .map(|c| c.record.clone())
             .ok_or_else(|| Error::TableNotFound(table_display(ident)))
     }
 
@@ -448,6 +449,30 @@ impl RedbCatalog {
     }
 
     pub(crate) async fn table_at(&self, ident: &TableIdent, location: &str) -> Result<Table> {
+        // The current version of a table (what nearly every statement reads) comes from
+        // the mirror, lock-free; other versions from the metadata cache.
+        let current = {
+            let tables = self.inner.store.mirror.tables.pin();
+            match tables.get(ident) {
+                Some(c) if c.record.location == location => {
+                    if let Some(t) = c.loaded.get()
+                        && t.identifier() == ident
+                    {
+                        return Ok(t.clone());
+                    }
+                    Some(c.clone())
+                }
+                _ => None,
+            }
+        };
+        let table = self.table_at_cached(ident, location).await?;
+        if let Some(c) = current {
+            let _ = c.loaded.set(table.clone());
+        }
+        Ok(table)
+    }
+
+    async fn table_at_cached(&self, ident: &TableIdent, location: &str) -> Result<Table> {
         if let Some(t) = self.inner.tables.get(location) {
             if t.identifier() == ident {
                 return Ok(t);
@@ -495,10 +520,37 @@ impl RedbCatalog {
             .build()?)
     }
 
-    /// Loads a table's current version, with floe's error type.
+    /// Loads a table's current version, with floe's error type. Warm, this is one
+    /// lock-free lookup in the mirror: no file I/O, no lock, no shared write.
     pub async fn table(&self, ident: &TableIdent) -> Result<Table> {
-        let record = self.table_record(ident)?;
-        self.table_at(ident, &record.location).await
+        let current = {
+            let tables = self.inner.store.mirror.tables.pin();
+            let Some(current) = tables.get(ident) else {
+                return Err(Error::TableNotFound(table_display(ident)));
+            };
+            if let Some(t) = current.loaded.get()
+                && t.identifier() == ident
+            {
+                return Ok(t.clone());
+            }
+            current.clone()
+        };
+        let table = self
+            .table_at_cached(ident, &current.record.location)
+            .await?;
+        let _ = current.loaded.set(table.clone());
+        Ok(table)
+    }
+
+    /// Caches `table` as the current version of its table if the pointer names it (a
+    /// version just committed), so its first load after the commit is warm too.
+    pub(crate) fn cache_current(&self, table: &Table) {
+        let tables = self.inner.store.mirror.tables.pin();
+        if let Some(current) = tables.get(table.identifier())
+            && Some(current.record.location.as_str()) == table.metadata_location()
+        {
+            let _ = current.loaded.set(table.clone());
+        }
     }
 
     /// Marks a write in flight until the guard is dropped: files created meanwhile are
@@ -583,7 +635,7 @@ impl RedbCatalog {
         if !self.inner.store.mirror.namespaces.contains_key(namespace) {
             return Err(Error::NamespaceNotFound(namespace_display(namespace)));
         }
-        if self.inner.store.mirror.tables.contains_key(&ident) {
+        if self.inner.store.mirror.tables.pin().contains_key(&ident) {
             return Err(Error::TableExists(table_display(&ident)));
         }
         let location = match creation.location.take() {
@@ -635,6 +687,7 @@ impl RedbCatalog {
         blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
         let table = self.build_table(&ident, &location, Arc::new(metadata))?;
         self.inner.tables.insert(location, table.clone());
+        self.cache_current(&table);
         Ok(table)
     }
 
@@ -715,6 +768,7 @@ impl RedbCatalog {
         blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
         let table = self.build_table(ident, &location, Arc::new(metadata))?;
         self.inner.tables.insert(location, table.clone());
+        self.cache_current(&table);
         Ok(table)
     }
 
@@ -785,7 +839,7 @@ impl RedbCatalog {
                 &ident.namespace,
             )));
         }
-        if self.inner.store.mirror.tables.contains_key(ident) {
+        if self.inner.store.mirror.tables.pin().contains_key(ident) {
             return Err(Error::TableExists(table_display(ident)));
         }
         let metadata = TableMetadata::read_from(&self.inner.file_io, &metadata_location)
@@ -808,6 +862,7 @@ impl RedbCatalog {
         blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
         let table = self.build_table(ident, &metadata_location, Arc::new(metadata))?;
         self.inner.tables.insert(metadata_location, table.clone());
+        self.cache_current(&table);
         Ok(table)
     }
 
@@ -848,7 +903,7 @@ impl RedbCatalog {
 
     /// Whether a table exists (memory only).
     pub fn contains_table(&self, ident: &TableIdent) -> bool {
-        self.inner.store.mirror.tables.contains_key(ident)
+        self.inner.store.mirror.tables.pin().contains_key(ident)
     }
 
     /// Whether a namespace exists (memory only).

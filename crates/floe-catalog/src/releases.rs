@@ -221,6 +221,7 @@ impl RedbCatalog {
             table.metadata_location().unwrap_or_default().to_string(),
             table.clone(),
         );
+        self.cache_current(&table);
         table
     }
 

@@ -251,7 +251,26 @@ pub(crate) struct NsEntry {
 #[derive(Debug, Default)]
 pub(crate) struct Mirror {
     pub namespaces: DashMap<NamespaceIdent, NsEntry, FastHash>,
-    pub tables: DashMap<TableIdent, Arc<TableRecord>, FastHash>,
+    /// The hottest read path (`table_exists`, `load_table`): a lock-free map, whose reads
+    /// write no shared memory, so they scale with threads.
+    pub tables: papaya::HashMap<TableIdent, Arc<CurrentTable>, FastHash>,
+}
+
+/// A table's pointer in the mirror, and its parsed current version once someone loaded
+/// it. Every pointer move installs a new entry, so `loaded` can never be stale.
+#[derive(Debug)]
+pub(crate) struct CurrentTable {
+    pub record: Arc<TableRecord>,
+    pub loaded: std::sync::OnceLock<iceberg::table::Table>,
+}
+
+impl CurrentTable {
+    pub(crate) fn new(record: TableRecord) -> Arc<Self> {
+        Arc::new(Self {
+            record: Arc::new(record),
+            loaded: std::sync::OnceLock::new(),
+        })
+    }
 }
 
 /// Names are not attacker-chosen keys of a network service; a fast hash keeps warm
@@ -428,7 +447,10 @@ impl Store {
                 .or_default()
                 .tables
                 .insert(ident.name.clone());
-            self.mirror.tables.insert(ident, Arc::new(record));
+            self.mirror
+                .tables
+                .pin()
+                .insert(ident, CurrentTable::new(record));
         }
         Ok(())
     }
@@ -843,7 +865,8 @@ impl Store {
                 Move::Create { ident, record, .. } | Move::Update { ident, record, .. } => {
                     self.mirror
                         .tables
-                        .insert(ident.clone(), Arc::new(record.clone()));
+                        .pin()
+                        .insert(ident.clone(), CurrentTable::new(record.clone()));
                     self.mirror
                         .namespaces
                         .entry(ident.namespace.clone())
@@ -852,14 +875,16 @@ impl Store {
                         .insert(ident.name.clone());
                 }
                 Move::Drop { ident, .. } => {
-                    self.mirror.tables.remove(ident);
+                    self.mirror.tables.pin().remove(ident);
                     if let Some(mut ns) = self.mirror.namespaces.get_mut(&ident.namespace) {
                         ns.tables.remove(&ident.name);
                     }
                 }
                 Move::Rename { from, to } => {
-                    if let Some((_, rec)) = self.mirror.tables.remove(from) {
-                        self.mirror.tables.insert(to.clone(), rec);
+                    let tables = self.mirror.tables.pin();
+                    if let Some(current) = tables.remove(from) {
+                        // A fresh entry: the loaded version carries the old name.
+                        tables.insert(to.clone(), CurrentTable::new((*current.record).clone()));
                     }
                     if let Some(mut ns) = self.mirror.namespaces.get_mut(&from.namespace) {
                         ns.tables.remove(&from.name);
