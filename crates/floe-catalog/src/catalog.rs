@@ -286,7 +286,28 @@ fn open_db(path: &Path, warehouse: &str, read_only: bool) -> Result<OpenedDb> {
                 "catalog file '{shown}' does not exist (a read-only open cannot create it)"
             )));
         }
-        let db = redb::Builder::new().open_read_only(path).map_err(map)?;
+        let db = match redb::Builder::new().open_read_only(path) {
+            // The last writer was killed or crashed: the file's committed state is intact
+            // but redb must rebuild its allocator state before anyone reads it. As SQLite
+            // rolls back a hot journal even for a read-only connection, recover it with
+            // one writable open (which changes no committed data), then open read-only.
+            Err(redb::DatabaseError::RepairAborted) => {
+                match redb::Builder::new().open(path) {
+                    Ok(db) => drop(db),
+                    Err(redb::DatabaseError::Storage(redb::StorageError::Io(io)))
+                        if io.kind() == std::io::ErrorKind::PermissionDenied =>
+                    {
+                        return Err(Error::CatalogCorrupt {
+                            path: shown.clone(),
+                            detail: "it was not closed cleanly (the last process was killed or crashed) and recovering it needs write access to the file".into(),
+                        });
+                    }
+                    Err(e) => return Err(map(e)),
+                }
+                redb::Builder::new().open_read_only(path).map_err(map)?
+            }
+            other => other.map_err(map)?,
+        };
         Ok(OpenedDb::ReadOnly(db, shown))
     } else {
         if let Some(parent) = path.parent()
