@@ -43,5 +43,71 @@ pub fn display_error(e: &DataFusionError) -> String {
         other => other.to_string(),
     };
     let text = text.split("\n\nbacktrace").next().unwrap_or(&text);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    strip_debug_dump(&text)
+}
+
+/// Cuts a Rust `Debug` dump of a syntax tree or plan node out of a message (DataFusion
+/// writes some "not implemented" errors with `{:?}`: `... yet: SetNames { charset_name:
+/// Ident { value: ...`): the message keeps the node's name and loses the dump.
+fn strip_debug_dump(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut search = 0;
+    while let Some(pos) = text[search..].find(" { ").map(|p| p + search) {
+        // The word before " { " must be a CamelCase type name, and a field follows.
+        let start = text[..pos]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |p| p + 1);
+        let word = &text[start..pos];
+        let field = text[pos + 3..]
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        let follows_field = text[pos + 3 + field.len()..].starts_with(": ");
+        if word.starts_with(|c: char| c.is_ascii_uppercase()) && !field.is_empty() && follows_field
+        {
+            // Back over enclosing `Name(` wrappers: `InSubquery(InSubquery { ...`.
+            let mut cut = start;
+            while cut > 0 && bytes[cut - 1] == b'(' {
+                let outer = text[..cut - 1]
+                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map_or(0, |p| p + 1);
+                if !text[outer..cut - 1].starts_with(|c: char| c.is_ascii_uppercase()) {
+                    break;
+                }
+                cut = outer;
+            }
+            let name_end = text[cut..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(text.len(), |p| p + cut);
+            return format!("{} (details omitted)", text[..name_end].trim_end());
+        }
+        search = pos + 3;
+    }
+    text.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_debug_dump;
+
+    #[test]
+    fn debug_dumps_are_cut_to_the_node_name() {
+        assert_eq!(
+            strip_debug_dump(
+                "SET variant not implemented yet: SetNames { charset_name: Ident { value: \"x\" } }"
+            ),
+            "SET variant not implemented yet: SetNames (details omitted)"
+        );
+        assert_eq!(
+            strip_debug_dump(
+                "Physical plan does not support logical expression InSubquery(InSubquery { expr: Column(a) })"
+            ),
+            "Physical plan does not support logical expression InSubquery (details omitted)"
+        );
+        // Ordinary messages, braces included, are left alone.
+        let plain = "table 'orders' not found; struct {a: 1} is fine";
+        assert_eq!(strip_debug_dump(plain), plain);
+        assert_eq!(strip_debug_dump("Int64 { x }"), "Int64 { x }");
+    }
 }

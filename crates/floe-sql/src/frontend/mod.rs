@@ -347,11 +347,12 @@ impl Session {
         if statements.len() != 1 {
             return plan_err!("expected one statement, found {}", statements.len());
         }
-        let Some(statement) = statements.pop_front() else {
+        let Some(mut statement) = statements.pop_front() else {
             return plan_err!("empty statement");
         };
-        if let DFStatement::Statement(s) = &statement {
+        if let DFStatement::Statement(s) = &mut statement {
             reject_known_planner_panics(s)?;
+            normalize_set(s)?;
         }
         Ok(statement)
     }
@@ -675,5 +676,45 @@ impl Session {
 
     async fn call(&self, sql: &str) -> Result<StatementOutput> {
         crate::procedures::call(self, sql).await
+    }
+}
+
+/// `SET TIME ZONE x` (PostgreSQL, SQL standard) is DataFusion's `SET timezone = x`;
+/// `SET TIME ZONE LOCAL` / `DEFAULT` goes back to UTC, DataFusion's default. `SET
+/// TRANSACTION ...` gets a clear error (floe's transactions always read one snapshot per
+/// table and publish atomically) instead of DataFusion's Debug dump of the statement.
+fn normalize_set(statement: &mut Statement) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{
+        Expr, Ident, ObjectName, ObjectNamePart, Set, Value, ValueWithSpan,
+    };
+    let Statement::Set(set) = statement else {
+        return Ok(());
+    };
+    match set {
+        Set::SetTimeZone { local, value } => {
+            let value = match value {
+                Expr::Identifier(i)
+                    if *local
+                        || i.value.eq_ignore_ascii_case("local")
+                        || i.value.eq_ignore_ascii_case("default") =>
+                {
+                    Expr::Value(ValueWithSpan::from(Value::SingleQuotedString(
+                        "+00:00".to_string(),
+                    )))
+                }
+                other => other.clone(),
+            };
+            *set = Set::SingleAssignment {
+                scope: None,
+                hivevar: false,
+                variable: ObjectName(vec![ObjectNamePart::Identifier(Ident::new("timezone"))]),
+                values: vec![value],
+            };
+            Ok(())
+        }
+        Set::SetTransaction { .. } => plan_err!(
+            "SET TRANSACTION is not supported: floe transactions (BEGIN ... COMMIT) always read one snapshot of each table and publish all their changes atomically"
+        ),
+        _ => Ok(()),
     }
 }
