@@ -60,6 +60,53 @@ pub struct Shell {
     pub maxrows: usize,
     pub timing: bool,
     pub interactive: bool,
+    /// Set by `\q`: nothing after it runs.
+    pub quit: bool,
+    /// Scripts being run through `\i`, innermost last (a script including itself would
+    /// otherwise recurse until the stack overflows).
+    pub includes: Vec<String>,
+}
+
+/// How deep `\i` scripts may include each other.
+pub const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Writes one line to standard error, ignoring failures: a closed stderr (`2>&1 | head`)
+/// must never turn into a panic.
+pub fn report(line: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Standard output that remembers when its reader went away (`floe ... | head`), so the
+/// shell stops quietly instead of reporting an error for every statement left.
+pub struct Out<W: Write> {
+    inner: W,
+    pub closed: bool,
+}
+
+impl<W: Write> Out<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            closed: false,
+        }
+    }
+
+    fn note(&mut self, e: std::io::Error) -> std::io::Error {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            self.closed = true;
+        }
+        e
+    }
+}
+
+impl<W: Write> Write for Out<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.note(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().map_err(|e| self.note(e))
+    }
 }
 
 /// One readable line for any error (no Debug dumps, no backtraces).
@@ -140,6 +187,9 @@ impl Shell {
     /// Runs a script statement by statement; stops at the first error.
     pub async fn run_script(&mut self, script: &str, out: &mut dyn Write) -> Result<(), String> {
         for stmt in floe::floe_sql::frontend::split::split_statements(script) {
+            if self.quit {
+                break;
+            }
             let text = stmt.text.trim();
             if text.starts_with('\\') {
                 repl::meta_command(self, text, out).await?;
@@ -161,9 +211,23 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
-        eprintln!("Error: internal error: {msg}");
+        report(format!("Error: internal error: {msg}"));
     }));
-    let args = Args::parse();
+    let matches = <Args as clap::CommandFactory>::command().get_matches();
+    let args = match <Args as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    // -c and -f run in the order they were given, as in psql.
+    let mut inputs: Vec<(usize, Input)> = Vec::new();
+    if let Some(idx) = matches.indices_of("commands") {
+        inputs.extend(idx.zip(args.commands.iter().cloned().map(Input::Command)));
+    }
+    if let Some(idx) = matches.indices_of("files") {
+        inputs.extend(idx.zip(args.files.iter().cloned().map(Input::File)));
+    }
+    inputs.sort_by_key(|(i, _)| *i);
+    let inputs: Vec<Input> = inputs.into_iter().map(|(_, i)| i).collect();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // DataFusion handles expressions recursively; unoptimized builds need the room.
@@ -172,11 +236,11 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("Error: cannot start the runtime: {e}");
+            report(format!("Error: cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    let code = run(args, &runtime);
+    let code = run(args, inputs, &runtime);
     // Close the catalog cleanly (redb) before exiting.
     drop(runtime);
     code
@@ -210,7 +274,23 @@ async fn shell_check(floe: &Floe) -> Result<usize, String> {
     Ok(problems.len())
 }
 
-fn run(args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
+/// One `-c` or `-f` argument.
+enum Input {
+    Command(String),
+    File(PathBuf),
+}
+
+/// Warns when the input ended inside a transaction: its staged changes are discarded
+/// (as psql and DuckDB do), which a user who saw `count 1` after each INSERT should hear.
+pub fn warn_open_transaction(shell: &Shell) {
+    if shell.floe.session().in_transaction() {
+        report(
+            "floe: the input ended inside a transaction; it was rolled back and nothing of it was published",
+        );
+    }
+}
+
+fn run(args: Args, inputs: Vec<Input>, runtime: &tokio::runtime::Runtime) -> ExitCode {
     let stdin_is_tty = std::io::stdin().is_terminal();
     let non_interactive = !args.commands.is_empty() || !args.files.is_empty() || !stdin_is_tty;
     let floe = runtime.block_on(async {
@@ -231,7 +311,7 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
             }
             None => {
                 if !args.quiet {
-                    eprintln!("floe: no warehouse given; using an in-memory warehouse (nothing will be saved)");
+                    report("floe: no warehouse given; using an in-memory warehouse (nothing will be saved)");
                 }
                 Floe::in_memory().await.map_err(|e| error_line(&e))
             }
@@ -240,7 +320,7 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
     let floe = match floe {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("Error: {e}");
+            report(format!("Error: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -250,7 +330,7 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
             Ok(0) => ExitCode::SUCCESS,
             Ok(_) => ExitCode::FAILURE,
             Err(e) => {
-                eprintln!("Error: {e}");
+                report(format!("Error: {e}"));
                 ExitCode::FAILURE
             }
         };
@@ -261,60 +341,74 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> ExitCode {
         maxrows: args.maxrows,
         timing: !args.quiet,
         interactive: !non_interactive,
+        quit: false,
+        includes: Vec::new(),
     };
     if non_interactive {
-        let mut out = std::io::stdout().lock();
-        let mut scripts: Vec<String> = args.commands.clone();
-        for f in &args.files {
-            match std::fs::read_to_string(f) {
-                Ok(s) => scripts.push(s),
-                Err(e) => {
-                    eprintln!("Error: cannot read script '{}': {e}", f.display());
-                    return ExitCode::FAILURE;
+        let mut out = Out::new(std::io::stdout().lock());
+        // Runs one script; false when the run must stop (an error, \q, or a reader that
+        // went away — the last one quietly, with success).
+        let run_one =
+            |shell: &mut Shell, script: &str, out: &mut Out<_>| -> Result<bool, ExitCode> {
+                let result = runtime.block_on(shell.run_script(script, out));
+                let _ = out.flush();
+                if out.closed {
+                    return Err(ExitCode::SUCCESS);
                 }
-            }
-        }
-        if args.commands.is_empty() && args.files.is_empty() {
-            // Piped input runs statement by statement as it arrives (output flushed after
-            // each), so a long or never-ending pipe streams instead of waiting for EOF.
-            let mut pending = String::new();
-            for line in std::io::stdin().lock().lines() {
-                let line = match line {
-                    Ok(l) => l,
+                match result {
+                    Ok(()) => Ok(!shell.quit),
                     Err(e) => {
-                        eprintln!("Error: cannot read standard input: {e}");
-                        return ExitCode::FAILURE;
+                        report(format!("Error: {e}"));
+                        Err(ExitCode::FAILURE)
                     }
-                };
-                pending.push_str(&line);
-                pending.push('\n');
-                let trimmed = pending.trim_start();
-                let complete = if trimmed.starts_with('\\') {
-                    true
-                } else {
-                    !floe::floe_sql::frontend::split::is_incomplete(&pending)
-                };
-                if !complete {
-                    continue;
                 }
-                let script = std::mem::take(&mut pending);
-                if let Err(e) = runtime.block_on(shell.run_script(&script, &mut out)) {
-                    let _ = out.flush();
-                    eprintln!("Error: {e}");
-                    return ExitCode::FAILURE;
+            };
+        let outcome = (|| -> Result<(), ExitCode> {
+            if inputs.is_empty() {
+                // Piped input runs statement by statement as it arrives (output flushed
+                // after each), so a long or never-ending pipe streams instead of waiting
+                // for EOF.
+                let mut pending = String::new();
+                for line in std::io::stdin().lock().lines() {
+                    let line = line.map_err(|e| {
+                        report(format!("Error: cannot read standard input: {e}"));
+                        ExitCode::FAILURE
+                    })?;
+                    pending.push_str(&line);
+                    pending.push('\n');
+                    let trimmed = pending.trim_start();
+                    let complete = trimmed.starts_with('\\')
+                        || !floe::floe_sql::frontend::split::is_incomplete(&pending);
+                    if !complete {
+                        continue;
+                    }
+                    let script = std::mem::take(&mut pending);
+                    if !run_one(&mut shell, &script, &mut out)? {
+                        return Ok(());
+                    }
                 }
-                let _ = out.flush();
+                run_one(&mut shell, &pending, &mut out)?;
+                return Ok(());
             }
-            scripts.push(pending);
-        }
-        for script in scripts {
-            if let Err(e) = runtime.block_on(shell.run_script(&script, &mut out)) {
-                let _ = out.flush();
-                eprintln!("Error: {e}");
-                return ExitCode::FAILURE;
+            for input in &inputs {
+                let script = match input {
+                    Input::Command(sql) => sql.clone(),
+                    Input::File(f) => std::fs::read_to_string(f).map_err(|e| {
+                        report(format!("Error: cannot read script '{}': {e}", f.display()));
+                        ExitCode::FAILURE
+                    })?,
+                };
+                if !run_one(&mut shell, &script, &mut out)? {
+                    return Ok(());
+                }
             }
-        }
-        return ExitCode::SUCCESS;
+            Ok(())
+        })();
+        warn_open_transaction(&shell);
+        return match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        };
     }
     let engine = Arc::clone(shell.floe.session().engine());
     repl::run(&mut shell, engine, runtime, args.quiet)

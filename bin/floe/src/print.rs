@@ -68,7 +68,7 @@ fn csv_field(s: &str, sep: char) -> String {
 
 fn json_value(col: &dyn Array, row: usize, text: &str) -> serde_json::Value {
     use datafusion::arrow::datatypes::DataType as D;
-    if col.is_null(row) {
+    if col.is_null(row) || col.data_type() == &D::Null {
         return serde_json::Value::Null;
     }
     match col.data_type() {
@@ -180,16 +180,49 @@ impl<'a> Printer<'a> {
                 }
             }
             Format::Json | Format::Ndjson => {
+                // Arrow's JSON encoder: columns in order, NULL as null, structs, lists and
+                // maps as nested JSON. The per-cell fallback covers the types it cannot
+                // encode (intervals, say), as strings.
+                let mut buf = Vec::new();
+                let encoded = {
+                    let mut w = datafusion::arrow::json::WriterBuilder::new()
+                        .with_explicit_nulls(true)
+                        .build::<_, datafusion::arrow::json::writer::LineDelimited>(&mut buf);
+                    w.write(batch).and_then(|()| w.finish())
+                };
+                if encoded.is_ok() {
+                    for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                        if self.format == Format::Ndjson {
+                            self.out.write_all(line)?;
+                            self.out.write_all(b"\n")?;
+                        } else {
+                            if !self.json_first {
+                                write!(self.out, ",")?;
+                            }
+                            self.json_first = false;
+                            self.out.write_all(line)?;
+                        }
+                    }
+                    self.rows += n;
+                    return Ok(());
+                }
                 let text = cells(batch, "")?;
                 for (r, row) in text.iter().enumerate() {
-                    let mut obj = serde_json::Map::new();
-                    for (c, field) in self.schema.fields().iter().enumerate() {
-                        obj.insert(
-                            field.name().clone(),
-                            json_value(batch.column(c).as_ref(), r, &row[c]),
-                        );
-                    }
-                    let v = serde_json::Value::Object(obj);
+                    // Built by hand so the keys keep the columns' order.
+                    let fields: Vec<String> = self
+                        .schema
+                        .fields()
+                        .iter()
+                        .enumerate()
+                        .map(|(c, field)| {
+                            format!(
+                                "{}:{}",
+                                serde_json::Value::String(field.name().clone()),
+                                json_value(batch.column(c).as_ref(), r, &row[c])
+                            )
+                        })
+                        .collect();
+                    let v = format!("{{{}}}", fields.join(","));
                     if self.format == Format::Ndjson {
                         writeln!(self.out, "{v}")?;
                     } else {
@@ -252,6 +285,14 @@ impl<'a> Printer<'a> {
                         self.out,
                         "| {} |",
                         row.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
+                    )?;
+                }
+                if self.rows > self.shown.len() {
+                    writeln!(
+                        self.out,
+                        "\n({} rows, {} shown; use --maxrows 0 or \\maxrows to see all)",
+                        self.rows,
+                        self.shown.len()
                     )?;
                 }
             }

@@ -61,7 +61,10 @@ pub async fn meta_command(
             writeln!(out, "{HELP}").map_err(|e| e.to_string())?;
             return Ok(());
         }
-        ("\\q" | "\\quit", _) => return Ok(()),
+        ("\\q" | "\\quit", _) => {
+            shell.quit = true;
+            return Ok(());
+        }
         ("\\d", "") => format!("{catalog_tables} ORDER BY schema, name"),
         ("\\d", name) => format!("DESCRIBE {name}"),
         ("\\dn", _) => "SELECT schema_name AS schema FROM information_schema.schemata \
@@ -99,9 +102,19 @@ pub async fn meta_command(
         }
         ("\\i", "") => return Err("\\i needs a file name".to_string()),
         ("\\i", file) => {
+            if shell.includes.len() >= crate::MAX_INCLUDE_DEPTH {
+                return Err(format!(
+                    "\\i '{file}': scripts nested more than {} deep (does '{}' include itself?)",
+                    crate::MAX_INCLUDE_DEPTH,
+                    shell.includes.last().map(String::as_str).unwrap_or(file)
+                ));
+            }
             let script = std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read script '{file}': {e}"))?;
-            return Box::pin(shell.run_script(&script, out)).await;
+            shell.includes.push(file.to_string());
+            let result = Box::pin(shell.run_script(&script, out)).await;
+            shell.includes.pop();
+            return result;
         }
         ("\\releases", _) => "SELECT * FROM floe.system.releases ORDER BY release_id".to_string(),
         ("\\snapshots", "") => return Err("\\snapshots needs a table name".to_string()),
@@ -141,7 +154,7 @@ pub fn run(
     let mut editor: Editor<FloeHelper, DefaultHistory> = match Editor::with_config(config) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("Error: cannot start the line editor: {e}");
+            crate::report(format!("Error: cannot start the line editor: {e}"));
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -216,14 +229,17 @@ pub fn run(
                 });
                 match result {
                     Some(Ok(())) => {}
-                    Some(Err(e)) => eprintln!("Error: {e}"),
-                    None => eprintln!("\rCancelled."),
+                    Some(Err(e)) => crate::report(format!("Error: {e}")),
+                    None => crate::report("\rCancelled."),
+                }
+                if shell.quit {
+                    break;
                 }
             }
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
             Err(e) => {
-                eprintln!("Error: {e}");
+                crate::report(format!("Error: {e}"));
                 break;
             }
         }
@@ -231,5 +247,6 @@ pub fn run(
     if let Some(h) = &history {
         let _ = editor.save_history(h);
     }
+    crate::warn_open_transaction(shell);
     std::process::ExitCode::SUCCESS
 }

@@ -283,3 +283,191 @@ fn help_and_version_describe_every_option() {
     }
     assert!(stdout(&run(&["--version"])).starts_with("floe "));
 }
+
+#[test]
+fn commands_and_files_run_in_the_order_given() {
+    let (d, wh) = warehouse();
+    let script = d.path().join("s.sql");
+    std::fs::write(&script, "SELECT 'file' AS src;").unwrap();
+    let script = script.display().to_string();
+    let o = run(&[
+        &wh,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT 'first' AS src",
+        "-f",
+        &script,
+        "-c",
+        "SELECT 'last' AS src",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "src\nfirst\nsrc\nfile\nsrc\nlast\n");
+}
+
+#[test]
+fn backslash_q_ends_a_script_and_piped_input() {
+    let (_d, wh) = warehouse();
+    let mut child = floe()
+        .args([wh.as_str(), "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 1 AS a;\n\\q\nINSERT INTO t VALUES (9, 'x');\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "a\n1\n");
+    let o = run(&[
+        &wh,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT 1 AS a; \\q",
+        "-c",
+        "SELECT 2 AS b",
+    ]);
+    assert_eq!(stdout(&o), "a\n1\n");
+    let o = run(&[&wh, "--format", "csv", "-c", "SELECT count(*) AS n FROM t"]);
+    assert_eq!(stdout(&o), "n\n3\n", "nothing after \\q ran");
+}
+
+#[test]
+fn a_script_including_itself_is_an_error_not_a_crash() {
+    let (d, wh) = warehouse();
+    let script = d.path().join("self.sql");
+    std::fs::write(&script, format!("\\i {}\n", script.display())).unwrap();
+    let o = run(&[&wh, "-f", &script.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("scripts nested more than 16 deep"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    let (_d, wh) = warehouse();
+    let mut child = floe()
+        .args([
+            wh.as_str(),
+            "--format",
+            "csv",
+            "-c",
+            "SELECT * FROM generate_series(1, 2000000)",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    use std::io::Read;
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away, as `| head -1` does
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "status {:?}: {}", o.status, stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    // And with standard error closed too: no panic, no abort.
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' '{wh}' --format csv -c 'SELECT * FROM generate_series(1, 2000000)' 2>&1 | head -1; echo \"rc=${{PIPESTATUS:-x}}\"",
+            env!("CARGO_BIN_EXE_floe")
+        ))
+        .env("FLOE_HISTORY", "/dev/null")
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert!(text.starts_with("value\n"), "{text}");
+    assert!(
+        !text.contains("panicked") && !text.contains("Error"),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_keeps_column_order_nulls_and_nesting() {
+    let (_d, wh) = warehouse();
+    let q = "SELECT 3 AS z, 1 AS a, NULL AS n, {x: 1, y: 'a'} AS s, [1, 2] AS l";
+    let o = run(&[&wh, "--format", "ndjson", "-c", q]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "{\"z\":3,\"a\":1,\"n\":null,\"s\":{\"x\":1,\"y\":\"a\"},\"l\":[1,2]}\n"
+    );
+    let o = run(&[
+        &wh,
+        "--format",
+        "json",
+        "-c",
+        "SELECT * FROM generate_series(1, 3)",
+    ]);
+    assert_eq!(stdout(&o), "[{\"value\":1},{\"value\":2},{\"value\":3}]\n");
+}
+
+#[test]
+fn markdown_says_when_rows_are_cut() {
+    let (_d, wh) = warehouse();
+    let o = run(&[
+        &wh,
+        "--format",
+        "markdown",
+        "--maxrows",
+        "2",
+        "-c",
+        "SELECT * FROM generate_series(1, 5)",
+    ]);
+    let out = stdout(&o);
+    assert!(out.contains("| 2 |") && !out.contains("| 3 |"), "{out}");
+    assert!(out.contains("(5 rows, 2 shown"), "{out}");
+}
+
+#[test]
+fn input_ending_inside_a_transaction_warns_and_publishes_nothing() {
+    let (_d, wh) = warehouse();
+    let o = run(&[&wh, "-c", "BEGIN", "-c", "INSERT INTO t VALUES (7, 'x')"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the input ended inside a transaction; it was rolled back"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[&wh, "--format", "csv", "-c", "SELECT count(*) AS n FROM t"]);
+    assert_eq!(stdout(&o), "n\n3\n");
+}
+
+#[test]
+fn read_only_open_after_a_kill_recovers_the_catalog() {
+    let (_d, wh) = warehouse();
+    let mut holder = floe()
+        .arg(&wh)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    holder.kill().unwrap(); // SIGKILL: redb is not closed cleanly
+    holder.wait().unwrap();
+    let o = run(&[
+        &wh,
+        "--read-only",
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) AS n FROM t",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "n\n3\n");
+}
