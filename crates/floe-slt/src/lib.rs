@@ -42,6 +42,8 @@ pub struct Options {
     pub target_partitions: usize,
     /// Enable `information_schema`.
     pub information_schema: bool,
+    /// Read `1.5` as a DECIMAL literal (floe's default); DataFusion's suites expect DOUBLE.
+    pub decimal_literals: bool,
     /// Text replaced in every result cell (`from`, `to`), e.g. a scratch directory by the
     /// `WORKSPACE_ROOT` placeholder DataFusion's suites expect in plans.
     pub replace_in_results: Vec<(String, String)>,
@@ -56,6 +58,7 @@ impl Default for Options {
             engine_name: "floe".into(),
             target_partitions: 0,
             information_schema: true,
+            decimal_literals: true,
             replace_in_results: Vec::new(),
         }
     }
@@ -70,6 +73,7 @@ impl Options {
             engine_name: "DataFusion".into(),
             target_partitions: 4,
             information_schema: false,
+            decimal_literals: false,
             ..Self::default()
         }
     }
@@ -238,6 +242,7 @@ pub async fn run_file(path: &Path, options: &Options) -> Result<(), String> {
         floe_is_default: options.floe_is_default,
         target_partitions: options.target_partitions,
         information_schema: options.information_schema,
+        decimal_literals: options.decimal_literals,
     };
     let floe = Floe::open_with(
         &dir,

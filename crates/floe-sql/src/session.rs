@@ -298,6 +298,12 @@ pub struct SessionOptions {
     pub target_partitions: usize,
     /// Enable `information_schema` (and so SHOW TABLES / SHOW COLUMNS).
     pub information_schema: bool,
+    /// Read `1.5` as an exact DECIMAL literal, as Spark, Trino, DuckDB and PostgreSQL do
+    /// (DataFusion's default reads a DOUBLE, which silently rounds
+    /// `12345678901234567890.12` on its way into a DECIMAL(38,2) column). Literals with an
+    /// exponent (`1e3`) stay DOUBLE. `SET datafusion.sql_parser.parse_float_as_decimal`
+    /// changes it per session.
+    pub decimal_literals: bool,
 }
 
 impl Default for SessionOptions {
@@ -306,6 +312,7 @@ impl Default for SessionOptions {
             floe_is_default: true,
             target_partitions: 0,
             information_schema: true,
+            decimal_literals: true,
         }
     }
 }
@@ -323,6 +330,7 @@ pub fn build_context(
         config =
             config.with_default_catalog_and_schema(engine.catalog_name.clone(), DEFAULT_SCHEMA);
     }
+    config.options_mut().sql_parser.parse_float_as_decimal = options.decimal_literals;
     if options.target_partitions > 0 {
         config = config.with_target_partitions(options.target_partitions);
     }

@@ -324,11 +324,15 @@ impl Session {
     /// honours it), on a grown stack, refusing input known to panic DataFusion's planner.
     fn parse_checked(&self, sql: &str) -> Result<DFStatement> {
         check_expression_depth(sql)?;
-        let (recursion_limit, dialect_name) = {
+        let (recursion_limit, dialect_name, decimal_literals) = {
             let state = self.ctx.state_ref();
             let state = state.read();
             let parser_options = &state.config().options().sql_parser;
-            (parser_options.recursion_limit, parser_options.dialect)
+            (
+                parser_options.recursion_limit,
+                parser_options.dialect,
+                parser_options.parse_float_as_decimal,
+            )
         };
         let dialect = dialect_from_str(dialect_name).ok_or_else(|| {
             datafusion::common::plan_datafusion_err!(
@@ -353,6 +357,9 @@ impl Session {
         if let DFStatement::Statement(s) = &mut statement {
             reject_known_planner_panics(s)?;
             normalize_set(s)?;
+            if decimal_literals {
+                exponent_literals_as_double(s);
+            }
         }
         Ok(statement)
     }
@@ -717,4 +724,28 @@ fn normalize_set(statement: &mut Statement) -> Result<()> {
         ),
         _ => Ok(()),
     }
+}
+
+/// With decimal literals on, a number written with an exponent (`1e3`, `2.5E-7`) is
+/// still a DOUBLE, as in Spark, Trino and DuckDB: DataFusion would make it a decimal with
+/// a negative scale (`1e3` as DECIMAL(1, -3)), which no Iceberg column can hold, and
+/// fail outright beyond scale 128 (`1e300`).
+fn exponent_literals_as_double(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{
+        DataType, ExactNumberInfo, Expr as SqlExpr, TypedString, Value, ValueWithSpan,
+        visit_expressions_mut,
+    };
+    let _ = visit_expressions_mut(statement, |e| {
+        if let SqlExpr::Value(v) = e
+            && let Value::Number(n, _) = &v.value
+            && n.contains(['e', 'E'])
+        {
+            *e = SqlExpr::TypedString(TypedString {
+                data_type: DataType::Double(ExactNumberInfo::None),
+                value: ValueWithSpan::from(Value::SingleQuotedString(n.clone())),
+                uses_odbc_syntax: false,
+            });
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
 }
