@@ -394,8 +394,9 @@ impl Session {
             }
             return plan_err!("table '{}' already exists", name.display());
         }
-        let properties = table_properties(&ct.table_options)?;
-        let partition_items = partition_items(ct, extras)?;
+        let options = table_options(ct, &name.display())?;
+        let properties = options.properties;
+        let partition_items = partition_items(ct, extras, &options.partitioning)?;
         // Until the commit returns, the data files written for AS SELECT are named by no
         // metadata.
         let _writing = catalog.write_guard();
@@ -412,6 +413,7 @@ impl Session {
             .schema(schema)
             .partition_spec(spec)
             .properties(properties)
+            .location_opt(options.location.clone())
             .build();
         let Some(plan) = plan else {
             catalog
@@ -784,14 +786,97 @@ fn sql_options(options: &[SqlOption]) -> Result<HashMap<String, String>> {
     Ok(out)
 }
 
-fn table_properties(options: &CreateTableOptions) -> Result<HashMap<String, String>> {
-    match options {
-        CreateTableOptions::None => Ok(HashMap::new()),
+/// What a table's options say beyond plain Iceberg properties, in the spellings of
+/// Trino's Iceberg connector (`WITH (partitioning = ARRAY['day(ts)'], location = '...',
+/// format = 'PARQUET', format_version = 2)`) and Spark's (`LOCATION '...'`,
+/// `'write.format.default' = 'parquet'`).
+#[derive(Debug, Default)]
+struct TableOptions {
+    properties: HashMap<String, String>,
+    partitioning: Vec<SqlExpr>,
+    location: Option<String>,
+}
+
+fn table_options(ct: &ast::CreateTable, table: &str) -> Result<TableOptions> {
+    let list: &[SqlOption] = match &ct.table_options {
+        CreateTableOptions::None => &[],
         CreateTableOptions::With(o)
         | CreateTableOptions::TableProperties(o)
-        | CreateTableOptions::Options(o) => sql_options(o),
-        CreateTableOptions::Plain(o) => sql_options(o),
+        | CreateTableOptions::Options(o)
+        | CreateTableOptions::Plain(o) => o,
+    };
+    let mut out = TableOptions {
+        location: ct
+            .location
+            .clone()
+            .or_else(|| ct.hive_formats.as_ref().and_then(|h| h.location.clone())),
+        ..Default::default()
+    };
+    let mut plain = Vec::new();
+    for o in list {
+        let SqlOption::KeyValue { key, value } = o else {
+            plain.push(o.clone());
+            continue;
+        };
+        match key.value.to_ascii_lowercase().as_str() {
+            "partitioning" | "partitioned_by" => {
+                let items = match value {
+                    SqlExpr::Array(a) => a.elem.clone(),
+                    other => vec![other.clone()],
+                };
+                for item in items {
+                    let text = sql_value_string(&item)?;
+                    out.partitioning.extend(parse_partition_list(&text)?);
+                }
+            }
+            "location" => out.location = Some(sql_value_string(value)?),
+            "format" => {
+                let f = sql_value_string(value)?;
+                if !f.eq_ignore_ascii_case("parquet") {
+                    return plan_err!(
+                        "table '{table}': format '{f}' is not supported; floe writes Parquet data files"
+                    );
+                }
+            }
+            "format_version" | "format-version" => {
+                let v = sql_value_string(value)?;
+                if v != "2" {
+                    return plan_err!(
+                        "table '{table}': Iceberg format version {v} is not supported; floe writes format version 2"
+                    );
+                }
+            }
+            _ => plain.push(o.clone()),
+        }
     }
+    out.properties = sql_options(&plain)?;
+    if let Some(f) = out.properties.get("write.format.default")
+        && !f.eq_ignore_ascii_case("parquet")
+    {
+        return plan_err!(
+            "table '{table}': write.format.default '{f}' is not supported; floe writes Parquet data files"
+        );
+    }
+    Ok(out)
+}
+
+/// A comma-separated list of partition expressions, all of the text consumed.
+fn parse_partition_list(text: &str) -> Result<Vec<SqlExpr>> {
+    let fail = |e: &dyn std::fmt::Display| {
+        datafusion::error::DataFusionError::Plan(format!("invalid PARTITIONED BY '{text}': {e}"))
+    };
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| fail(&e))?;
+    let exprs = parser
+        .parse_comma_separated(Parser::parse_expr)
+        .map_err(|e| fail(&e))?;
+    let next = parser.peek_token();
+    if next.token != datafusion::sql::sqlparser::tokenizer::Token::EOF {
+        return Err(fail(&format!("unexpected '{}'", next.token)));
+    }
+    Ok(exprs)
 }
 
 /// One item of a partition list: a column or a transform call.
@@ -802,18 +887,14 @@ struct PartitionItem {
     text: String,
 }
 
-fn partition_items(ct: &ast::CreateTable, extras: &CreateExtras) -> Result<Vec<PartitionItem>> {
-    let mut exprs: Vec<SqlExpr> = Vec::new();
+fn partition_items(
+    ct: &ast::CreateTable,
+    extras: &CreateExtras,
+    from_options: &[SqlExpr],
+) -> Result<Vec<PartitionItem>> {
+    let mut exprs: Vec<SqlExpr> = from_options.to_vec();
     if let Some(text) = &extras.partitioned_by {
-        let dialect = GenericDialect {};
-        let mut parser = Parser::new(&dialect).try_with_sql(text).map_err(|e| {
-            datafusion::error::DataFusionError::Plan(format!("invalid PARTITIONED BY: {e}"))
-        })?;
-        exprs = parser
-            .parse_comma_separated(Parser::parse_expr)
-            .map_err(|e| {
-                datafusion::error::DataFusionError::Plan(format!("invalid PARTITIONED BY: {e}"))
-            })?;
+        exprs.extend(parse_partition_list(text)?);
     }
     if let Some(p) = &ct.partition_by {
         match p.as_ref() {
