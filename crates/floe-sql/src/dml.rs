@@ -51,12 +51,18 @@ fn shape(input: &LogicalPlan, update: bool) -> Result<Shape> {
     } else {
         (None, input)
     };
+    // The target, possibly under its alias (`UPDATE t AS x SET ... WHERE x.id = 1`).
+    let is_target = |p: &LogicalPlan| match p {
+        LogicalPlan::TableScan(_) => true,
+        LogicalPlan::SubqueryAlias(a) => matches!(a.input.as_ref(), LogicalPlan::TableScan(_)),
+        _ => false,
+    };
     let predicate = match rest {
-        LogicalPlan::Filter(f) => match f.input.as_ref() {
-            LogicalPlan::TableScan(_) => Some(f.predicate.clone()),
-            _ => return plan_err!("unsupported DELETE/UPDATE form (only WHERE is supported)"),
-        },
-        LogicalPlan::TableScan(_) => None,
+        LogicalPlan::Filter(f) if is_target(&f.input) => Some(f.predicate.clone()),
+        LogicalPlan::Filter(_) => {
+            return plan_err!("unsupported DELETE/UPDATE form (only WHERE is supported)");
+        }
+        p if is_target(p) => None,
         LogicalPlan::Limit(_) => return plan_err!("DELETE ... LIMIT is not supported"),
         _ => return plan_err!("unsupported DELETE/UPDATE form (only WHERE is supported)"),
     };
@@ -91,6 +97,8 @@ fn replace_scan(plan: &LogicalPlan, provider: Arc<FloeTable>) -> Result<LogicalP
                 )?;
                 Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
             }
+            // An alias above the scan must take the new scan's schema (the file column).
+            other @ LogicalPlan::SubqueryAlias(_) => Ok(Transformed::yes(other.recompute_schema()?)),
             other => Ok(Transformed::no(other)),
         })
         .data()

@@ -357,6 +357,7 @@ impl Session {
         if let DFStatement::Statement(s) = &mut statement {
             reject_known_planner_panics(s)?;
             normalize_set(s)?;
+            unalias_delete_target(s);
             if decimal_literals {
                 exponent_literals_as_double(s);
             }
@@ -745,6 +746,53 @@ fn exponent_literals_as_double(statement: &mut Statement) {
                 value: ValueWithSpan::from(Value::SingleQuotedString(n.clone())),
                 uses_odbc_syntax: false,
             });
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `DELETE FROM t AS x WHERE x.id = 1` (PostgreSQL, Spark, Trino): DataFusion's planner
+/// drops the alias, so `x.id` names nothing. The alias is removed and every column
+/// qualified by it (in the predicate, subqueries included) is qualified by the table.
+fn unalias_delete_target(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{
+        Delete, Expr as SqlExpr, FromTable, ObjectNamePart, TableFactor, visit_expressions_mut,
+    };
+    let Statement::Delete(Delete {
+        from: FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from),
+        selection,
+        ..
+    }) = statement
+    else {
+        return;
+    };
+    let [target] = from.as_mut_slice() else {
+        return;
+    };
+    let TableFactor::Table { name, alias, .. } = &mut target.relation else {
+        return;
+    };
+    let Some(a) = alias.take() else {
+        return;
+    };
+    let table: Vec<_> = name
+        .0
+        .iter()
+        .filter_map(|p| match p {
+            ObjectNamePart::Identifier(i) => Some(i.clone()),
+            _ => None,
+        })
+        .collect();
+    let Some(selection) = selection else {
+        return;
+    };
+    let _ = visit_expressions_mut(selection, |e| {
+        if let SqlExpr::CompoundIdentifier(parts) = e
+            && parts.len() == 2
+            && parts[0].value == a.name.value
+        {
+            let column = parts[1].clone();
+            *parts = table.iter().cloned().chain([column]).collect();
         }
         std::ops::ControlFlow::<()>::Continue(())
     });
