@@ -190,7 +190,7 @@ impl TableName {
     }
 }
 
-fn name_parts(name: &ObjectName) -> Result<Vec<String>> {
+pub(crate) fn name_parts(name: &ObjectName) -> Result<Vec<String>> {
     name.0
         .iter()
         .map(|p| match p.as_ident() {
@@ -236,7 +236,7 @@ impl Session {
         })
     }
 
-    fn defaults(&self) -> (String, String) {
+    pub(crate) fn defaults(&self) -> (String, String) {
         let state = self.ctx.state();
         let options = state.config().options();
         (

@@ -98,7 +98,9 @@ fn replace_scan(plan: &LogicalPlan, provider: Arc<FloeTable>) -> Result<LogicalP
                 Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
             }
             // An alias above the scan must take the new scan's schema (the file column).
-            other @ LogicalPlan::SubqueryAlias(_) => Ok(Transformed::yes(other.recompute_schema()?)),
+            other @ LogicalPlan::SubqueryAlias(_) => {
+                Ok(Transformed::yes(other.recompute_schema()?))
+            }
             other => Ok(Transformed::no(other)),
         })
         .data()

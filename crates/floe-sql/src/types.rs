@@ -781,8 +781,40 @@ pub fn iceberg_type_to_sql(ty: &Type) -> String {
     }
 }
 
+/// `ty` in the spelling floe's CREATE TABLE reads back (`struct<a int>`, `array<int>`,
+/// `map(varchar, int)`), for SHOW CREATE TABLE.
+pub fn iceberg_type_to_ddl(ty: &Type) -> String {
+    match ty {
+        Type::Primitive(_) => iceberg_type_to_sql(ty),
+        Type::Struct(s) => {
+            let fields: Vec<String> = s
+                .fields()
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {}{}",
+                        sql_identifier(&f.name),
+                        iceberg_type_to_ddl(&f.field_type),
+                        if f.required { " not null" } else { "" }
+                    )
+                })
+                .collect();
+            format!("struct<{}>", fields.join(", "))
+        }
+        Type::List(l) => format!(
+            "array<{}>",
+            iceberg_type_to_ddl(&l.element_field.field_type)
+        ),
+        Type::Map(m) => format!(
+            "map({}, {})",
+            iceberg_type_to_ddl(&m.key_field.field_type),
+            iceberg_type_to_ddl(&m.value_field.field_type)
+        ),
+    }
+}
+
 /// `name` as is when it is a plain identifier, otherwise double-quoted.
-fn sql_identifier(name: &str) -> String {
+pub fn sql_identifier(name: &str) -> String {
     let plain = name
         .chars()
         .next()

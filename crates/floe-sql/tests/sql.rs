@@ -440,3 +440,45 @@ async fn row_level_delete_files_are_refused_clearly() {
     assert_eq!(n, 2);
     assert_eq!(scalar(&s, "SELECT count(*) FROM other").await, 1);
 }
+
+/// SHOW CREATE TABLE prints a statement that makes the same table again: columns with
+/// their types and nullability, partitioning and properties.
+#[tokio::test]
+async fn show_create_table_round_trips() {
+    let w = warehouse().await;
+    let s = session(&w, 1);
+    rows(
+        &s,
+        "CREATE TABLE sc (id BIGINT NOT NULL, \"order date\" DATE, s STRUCT<a INT, b VARCHAR>, \
+         l INT[], m MAP(VARCHAR, INT), d DECIMAL(10,2), u UUID, f BINARY(4)) \
+         PARTITIONED BY (day(\"order date\"), bucket(4, id), truncate(3, d)) \
+         TBLPROPERTIES ('write.parquet.compression-codec' = 'snappy')",
+    )
+    .await;
+    let definition = |b: &[RecordBatch]| b[0].column(3).as_string::<i32>().value(0).to_string();
+    let first = definition(&rows(&s, "SHOW CREATE TABLE sc").await);
+    assert!(first.starts_with("CREATE TABLE public.sc ("), "{first}");
+    let before = w.engine.catalog.table(&ident("sc")).await.unwrap();
+    rows(&s, "DROP TABLE sc").await;
+    rows(&s, &first).await;
+    let after = w.engine.catalog.table(&ident("sc")).await.unwrap();
+    assert_eq!(
+        before.metadata().current_schema().as_struct(),
+        after.metadata().current_schema().as_struct()
+    );
+    assert_eq!(
+        before.metadata().default_partition_spec().fields(),
+        after.metadata().default_partition_spec().fields()
+    );
+    assert_eq!(
+        before
+            .metadata()
+            .properties()
+            .get("write.parquet.compression-codec"),
+        after
+            .metadata()
+            .properties()
+            .get("write.parquet.compression-codec")
+    );
+    assert_eq!(definition(&rows(&s, "SHOW CREATE TABLE sc").await), first);
+}

@@ -513,8 +513,77 @@ impl Session {
                 self.alter_table(alter).await?;
                 Ok(Some(StatementOutput::empty()))
             }
+            Statement::Use(u) => {
+                use datafusion::sql::sqlparser::ast::Use;
+                let name = match u {
+                    Use::Object(n) | Use::Schema(n) | Use::Database(n) => n,
+                    other => return plan_err!("USE {other} is not supported; use USE schema"),
+                };
+                self.use_schema(name)?;
+                Ok(Some(StatementOutput::empty()))
+            }
+            Statement::ShowSchemas { show_options, .. }
+            | Statement::ShowDatabases { show_options, .. } => {
+                let catalog = match show_options
+                    .show_in
+                    .as_ref()
+                    .and_then(|i| i.parent_name.as_ref())
+                {
+                    Some(c) => crate::ddl::name_parts(c)?.join("."),
+                    None => self.defaults().0,
+                };
+                let sql = format!(
+                    "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = '{}' AND schema_name <> 'information_schema' ORDER BY schema_name",
+                    catalog.replace('\'', "''")
+                );
+                Ok(Some(self.run_query(&sql).await?))
+            }
+            Statement::ShowTables { show_options, .. } if show_options.show_in.is_some() => {
+                let Some(parent) = show_options
+                    .show_in
+                    .as_ref()
+                    .and_then(|i| i.parent_name.as_ref())
+                else {
+                    return Ok(None);
+                };
+                let (catalog, schema) = self.schema_name(parent)?;
+                let sql = format!(
+                    "SELECT table_catalog, table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = '{}' AND table_schema = '{}' ORDER BY table_name",
+                    catalog.replace('\'', "''"),
+                    schema.replace('\'', "''")
+                );
+                Ok(Some(self.run_query(&sql).await?))
+            }
             _ => Ok(None),
         }
+    }
+
+    /// A query floe writes itself (over information_schema), run as a statement output.
+    async fn run_query(&self, sql: &str) -> Result<StatementOutput> {
+        let df = self.ctx.sql(sql).await?;
+        let stream = df.execute_stream().await?;
+        Ok(StatementOutput {
+            schema: stream.schema(),
+            stream,
+        })
+    }
+
+    /// `USE s` / `USE catalog.s`: later unqualified names resolve in that schema.
+    fn use_schema(&self, name: &datafusion::sql::sqlparser::ast::ObjectName) -> Result<()> {
+        let (catalog, schema) = self.schema_name(name)?;
+        let exists = self
+            .ctx
+            .catalog(&catalog)
+            .is_some_and(|c| c.schema(&schema).is_some());
+        if !exists {
+            return plan_err!("schema '{catalog}.{schema}' does not exist");
+        }
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        options.catalog.default_catalog = catalog;
+        options.catalog.default_schema = schema;
+        Ok(())
     }
 
     /// Evaluates a non-literal version value (e.g. `now() - INTERVAL '1' DAY`).

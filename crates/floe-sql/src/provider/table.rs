@@ -81,6 +81,8 @@ pub struct FloeTable {
     /// provider stages into that transaction, or commits at once if there was none, and
     /// fails if the session's transaction changed meanwhile.
     pub(crate) txn: Option<u64>,
+    /// SHOW CREATE TABLE's text, built when first asked for.
+    definition: std::sync::OnceLock<String>,
 }
 
 impl FloeTable {
@@ -105,8 +107,75 @@ impl FloeTable {
             with_file_column: false,
             only_files: None,
             txn: shared.txn_id(),
+            definition: std::sync::OnceLock::new(),
             shared,
         })
+    }
+
+    /// A CREATE TABLE statement that makes an empty table like this version: columns,
+    /// partitioning, properties.
+    fn create_statement(&self) -> String {
+        use crate::types::{iceberg_type_to_ddl, sql_identifier};
+        use iceberg::spec::Transform;
+        let md = self.table.metadata();
+        let mut name: Vec<String> = self
+            .ident
+            .namespace()
+            .iter()
+            .map(|p| sql_identifier(p))
+            .collect();
+        name.push(sql_identifier(self.ident.name()));
+        let columns: Vec<String> = self
+            .iceberg_schema
+            .as_struct()
+            .fields()
+            .iter()
+            .map(|f| {
+                format!(
+                    "  {} {}{}",
+                    sql_identifier(&f.name),
+                    iceberg_type_to_ddl(&f.field_type),
+                    if f.required { " NOT NULL" } else { "" }
+                )
+            })
+            .collect();
+        let mut out = format!(
+            "CREATE TABLE {} (\n{}\n)",
+            name.join("."),
+            columns.join(",\n")
+        );
+        let spec = md.default_partition_spec();
+        let items: Vec<String> = spec
+            .fields()
+            .iter()
+            .filter_map(|pf| {
+                let col = sql_identifier(self.iceberg_schema.name_by_field_id(pf.source_id)?);
+                Some(match pf.transform {
+                    Transform::Identity => col,
+                    Transform::Bucket(n) => format!("bucket({n}, {col})"),
+                    Transform::Truncate(n) => format!("truncate({n}, {col})"),
+                    Transform::Year => format!("year({col})"),
+                    Transform::Month => format!("month({col})"),
+                    Transform::Day => format!("day({col})"),
+                    Transform::Hour => format!("hour({col})"),
+                    other => format!("{other}({col})"),
+                })
+            })
+            .collect();
+        if !items.is_empty() {
+            out.push_str(&format!("\nPARTITIONED BY ({})", items.join(", ")));
+        }
+        let mut props: Vec<(&String, &String)> = md.properties().iter().collect();
+        props.sort();
+        if !props.is_empty() {
+            let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+            let list: Vec<String> = props
+                .iter()
+                .map(|(k, v)| format!("{} = {}", quote(k), quote(v)))
+                .collect();
+            out.push_str(&format!("\nTBLPROPERTIES ({})", list.join(", ")));
+        }
+        out
     }
 
     /// The table's identifier.
@@ -174,6 +243,10 @@ impl TableProvider for FloeTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        Some(self.definition.get_or_init(|| self.create_statement()))
     }
 
     async fn scan(
