@@ -298,6 +298,11 @@ impl Session {
             return plan_err!("invalid schema name '{schema}'");
         };
         let catalog = &self.shared.engine.catalog;
+        if schema == crate::provider::metadata::SYSTEM_SCHEMA {
+            return plan_err!(
+                "schema 'system' holds floe's system tables (releases, commits) and cannot be dropped"
+            );
+        }
         if !catalog.contains_namespace(&ns) {
             if if_exists {
                 return Ok(());
@@ -366,6 +371,7 @@ impl Session {
     ) -> Result<u64> {
         self.reject_in_transaction("CREATE TABLE")?;
         let name = self.table_name(&ct.name)?;
+        let ct = &apply_constraints(ct, &name.display())?;
         let ident = name.ident()?;
         if ct.or_replace && ct.if_not_exists {
             return plan_err!(
@@ -380,6 +386,7 @@ impl Session {
             );
         }
         let catalog = &self.shared.engine.catalog;
+        check_new_table_name(&name.schema, &name.table)?;
         if !catalog.contains_namespace(&ident.namespace) {
             return plan_err!("schema '{}' does not exist", name.schema);
         }
@@ -644,6 +651,7 @@ impl Session {
                         [t] => TableIdent::new(ident.namespace.clone(), t.clone()),
                         _ => self.table_name(target)?.ident()?,
                     };
+                    check_new_table_name(&dest.namespace.join("."), &dest.name)?;
                     catalog.rename(&ident, &dest).await.map_err(to_df)?;
                     return Ok(());
                 }
@@ -784,6 +792,78 @@ fn sql_options(options: &[SqlOption]) -> Result<HashMap<String, String>> {
         }
     }
     Ok(out)
+}
+
+/// Constraints on an Iceberg table: PRIMARY KEY (on a column or the table) makes its
+/// columns NOT NULL — uniqueness is informational, as in Spark, Snowflake and
+/// Databricks, since nothing in Iceberg enforces it — and CHECK, UNIQUE and FOREIGN KEY,
+/// which nothing would enforce either, are refused rather than silently ignored.
+fn apply_constraints(ct: &ast::CreateTable, table: &str) -> Result<ast::CreateTable> {
+    use datafusion::sql::sqlparser::ast::{ColumnOption, ColumnOptionDef, TableConstraint};
+    let refuse = |what: &str| -> Result<ast::CreateTable> {
+        plan_err!(
+            "{what} constraints are not supported for Iceberg tables (table '{table}'): nothing would enforce them"
+        )
+    };
+    let mut ct = ct.clone();
+    for c in &ct.columns {
+        for o in &c.options {
+            match o.option {
+                ColumnOption::Check(_) => return refuse("CHECK"),
+                ColumnOption::Unique(_) => return refuse("UNIQUE"),
+                ColumnOption::ForeignKey(_) => return refuse("FOREIGN KEY"),
+                _ => {}
+            }
+        }
+    }
+    let mut primary = Vec::new();
+    for constraint in &ct.constraints {
+        match constraint {
+            TableConstraint::PrimaryKey(pk) => {
+                for col in &pk.columns {
+                    match &col.column.expr {
+                        SqlExpr::Identifier(i) => primary.push(normalize(i)),
+                        other => {
+                            return plan_err!(
+                                "PRIMARY KEY of table '{table}' must list columns, not '{other}'"
+                            );
+                        }
+                    }
+                }
+            }
+            TableConstraint::Check(_) => return refuse("CHECK"),
+            TableConstraint::Unique(_) => return refuse("UNIQUE"),
+            TableConstraint::ForeignKey(_) => return refuse("FOREIGN KEY"),
+            other => return plan_err!("unsupported constraint '{other}' on table '{table}'"),
+        }
+    }
+    for name in &primary {
+        let Some(column) = ct.columns.iter_mut().find(|c| &normalize(&c.name) == name) else {
+            return plan_err!("PRIMARY KEY column '{name}' is not a column of table '{table}'");
+        };
+        column.options.push(ColumnOptionDef {
+            name: None,
+            option: ColumnOption::NotNull,
+        });
+    }
+    ct.constraints.clear();
+    Ok(ct)
+}
+
+/// Names a new or renamed Iceberg table may not take: any in the reserved `system`
+/// schema, and any with a `$`, which names a metadata table (`"t$snapshots"`).
+fn check_new_table_name(schema: &str, table: &str) -> Result<()> {
+    if schema == crate::provider::metadata::SYSTEM_SCHEMA {
+        return plan_err!(
+            "schema 'system' is reserved for floe's system tables; tables cannot be created in it"
+        );
+    }
+    if table.contains('$') {
+        return plan_err!(
+            "invalid table name '{table}': '$' is reserved for metadata tables (\"t$snapshots\", \"t$files\", ...)"
+        );
+    }
+    Ok(())
 }
 
 /// What a table's options say beyond plain Iceberg properties, in the spellings of

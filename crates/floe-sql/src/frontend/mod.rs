@@ -297,6 +297,7 @@ impl Session {
         let clauses = find_clauses(sql)?;
         let mut resolved = Vec::with_capacity(clauses.len());
         for c in clauses {
+            self.check_time_travel_target(&c.parts)?;
             let value = match literal_value(&c.value_text) {
                 Some(v) => v,
                 None => self.evaluate_version_value(&c.value_text).await?,
@@ -556,6 +557,33 @@ impl Session {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Time travel reads Iceberg tables only: a table of another catalog, of
+    /// `information_schema` or `system`, or a session's external table or view gets an
+    /// error saying so (the synthetic versioned name would otherwise surface in a
+    /// "not found" error).
+    fn check_time_travel_target(&self, parts: &[String]) -> Result<()> {
+        let (default_catalog, default_schema) = self.defaults();
+        let (catalog, schema, table) = match parts {
+            [t] => (default_catalog, default_schema, t.clone()),
+            [s, t] => (default_catalog, s.clone(), t.clone()),
+            [c, s, t] => (c.clone(), s.clone(), t.clone()),
+            _ => return Ok(()),
+        };
+        let shown = if self.is_floe(&catalog) {
+            format!("{schema}.{table}")
+        } else {
+            format!("{catalog}.{schema}.{table}")
+        };
+        let not_iceberg = !self.is_floe(&catalog)
+            || schema == "information_schema"
+            || schema == crate::provider::metadata::SYSTEM_SCHEMA
+            || self.shared.local.contains_key(&(schema.clone(), table));
+        if not_iceberg {
+            return plan_err!("time travel needs an Iceberg table; '{shown}' is not one");
+        }
+        Ok(())
     }
 
     /// A query floe writes itself (over information_schema), run as a statement output.

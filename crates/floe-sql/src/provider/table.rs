@@ -304,13 +304,16 @@ impl TableProvider for FloeTable {
         Ok(Arc::new(InsertExec::new(self.clone(), input, overwrite)))
     }
 
-    /// `TRUNCATE t`: an overwrite with nothing, one snapshot removing every file.
+    /// `TRUNCATE t`: an overwrite with nothing, one snapshot removing every file; returns
+    /// the number of rows removed, as DELETE does.
     async fn truncate(&self, _state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
         self.check_writable()?;
         let empty = Arc::new(datafusion::physical_plan::empty::EmptyExec::new(
             self.schema.clone(),
         ));
-        Ok(Arc::new(InsertExec::new(self.clone(), empty, true)))
+        let mut exec = InsertExec::new(self.clone(), empty, true);
+        exec.truncate = true;
+        Ok(Arc::new(exec))
     }
 }
 
@@ -340,6 +343,8 @@ pub struct InsertExec {
     table: FloeTable,
     input: Arc<dyn ExecutionPlan>,
     overwrite: bool,
+    /// TRUNCATE: report the rows removed rather than the (zero) rows written.
+    truncate: bool,
     properties: Arc<PlanProperties>,
 }
 
@@ -355,6 +360,7 @@ impl InsertExec {
             table,
             input,
             overwrite,
+            truncate: false,
             properties,
         }
     }
@@ -392,6 +398,7 @@ async fn run_insert(
     table: FloeTable,
     input: Arc<dyn ExecutionPlan>,
     overwrite: bool,
+    truncate: bool,
     ctx: Arc<TaskContext>,
 ) -> Result<u64> {
     let name = table.display_name();
@@ -407,6 +414,15 @@ async fn run_insert(
     if files.is_empty() && !overwrite {
         return Ok(0);
     }
+    // An overwrite never retries, so the rows TRUNCATE removes are exactly the base's.
+    let rows = if truncate {
+        crate::scan::snapshot_files(&shared.engine, &base, base.metadata().current_snapshot_id())
+            .await?
+            .map(|(live, _)| live.iter().map(|f| f.file.record_count()).sum())
+            .unwrap_or(0)
+    } else {
+        rows
+    };
     let catalog = &shared.engine.catalog;
     let mut base = base;
     let mut attempt = 0;
@@ -485,11 +501,9 @@ impl ExecutionPlan for InsertExec {
         let Some(input) = children.into_iter().next() else {
             return exec_err!("InsertExec needs one input");
         };
-        Ok(Arc::new(Self::new(
-            self.table.clone(),
-            input,
-            self.overwrite,
-        )))
+        let mut exec = Self::new(self.table.clone(), input, self.overwrite);
+        exec.truncate = self.truncate;
+        Ok(Arc::new(exec))
     }
 
     fn execute(
@@ -504,6 +518,7 @@ impl ExecutionPlan for InsertExec {
             self.table.clone(),
             self.input.clone(),
             self.overwrite,
+            self.truncate,
             context,
         );
         let stream = futures::stream::once(async move { fut.await.and_then(count_batch) });
