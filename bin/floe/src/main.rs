@@ -186,16 +186,46 @@ impl Shell {
 
     /// Runs a script statement by statement; stops at the first error.
     pub async fn run_script(&mut self, script: &str, out: &mut dyn Write) -> Result<(), String> {
+        self.run_script_from(script, None, out).await
+    }
+
+    /// [`Shell::run_script`] for a script read from `source` (a file): an error says
+    /// where, as `source:line: message` (the innermost script's, for `\\i`).
+    pub async fn run_script_from(
+        &mut self,
+        script: &str,
+        source: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<(), String> {
         for stmt in floe::floe_sql::frontend::split::split_statements(script) {
             if self.quit {
                 break;
             }
             let text = stmt.text.trim();
-            if text.starts_with('\\') {
-                repl::meta_command(self, text, out).await?;
-                continue;
+            // The file a `\\i` statement runs, whose own errors say where they happened.
+            let included = text
+                .strip_prefix("\\i")
+                .map(|f| f.trim().trim_end_matches(';').trim().to_string());
+            let result = if text.starts_with('\\') {
+                repl::meta_command(self, text, out).await
+            } else {
+                self.run_statement(text, out).await
+            };
+            if let Err(e) = result {
+                let located = included
+                    .as_ref()
+                    .is_some_and(|f| !f.is_empty() && e.starts_with(&format!("{f}:")));
+                return Err(match source {
+                    Some(src) if !located => {
+                        let line = script[..stmt.offset.min(script.len())]
+                            .matches('\n')
+                            .count()
+                            + 1;
+                        format!("{src}:{line}: {e}")
+                    }
+                    _ => e,
+                });
             }
-            self.run_statement(text, out).await?;
         }
         Ok(())
     }
@@ -348,21 +378,24 @@ fn run(args: Args, inputs: Vec<Input>, runtime: &tokio::runtime::Runtime) -> Exi
         let mut out = Out::new(std::io::stdout().lock());
         // Runs one script; false when the run must stop (an error, \q, or a reader that
         // went away — the last one quietly, with success).
-        let run_one =
-            |shell: &mut Shell, script: &str, out: &mut Out<_>| -> Result<bool, ExitCode> {
-                let result = runtime.block_on(shell.run_script(script, out));
-                let _ = out.flush();
-                if out.closed {
-                    return Err(ExitCode::SUCCESS);
+        let run_one = |shell: &mut Shell,
+                       script: &str,
+                       source: Option<&str>,
+                       out: &mut Out<_>|
+         -> Result<bool, ExitCode> {
+            let result = runtime.block_on(shell.run_script_from(script, source, out));
+            let _ = out.flush();
+            if out.closed {
+                return Err(ExitCode::SUCCESS);
+            }
+            match result {
+                Ok(()) => Ok(!shell.quit),
+                Err(e) => {
+                    report(format!("Error: {e}"));
+                    Err(ExitCode::FAILURE)
                 }
-                match result {
-                    Ok(()) => Ok(!shell.quit),
-                    Err(e) => {
-                        report(format!("Error: {e}"));
-                        Err(ExitCode::FAILURE)
-                    }
-                }
-            };
+            }
+        };
         let outcome = (|| -> Result<(), ExitCode> {
             if inputs.is_empty() {
                 // Piped input runs statement by statement as it arrives (output flushed
@@ -383,22 +416,25 @@ fn run(args: Args, inputs: Vec<Input>, runtime: &tokio::runtime::Runtime) -> Exi
                         continue;
                     }
                     let script = std::mem::take(&mut pending);
-                    if !run_one(&mut shell, &script, &mut out)? {
+                    if !run_one(&mut shell, &script, None, &mut out)? {
                         return Ok(());
                     }
                 }
-                run_one(&mut shell, &pending, &mut out)?;
+                run_one(&mut shell, &pending, None, &mut out)?;
                 return Ok(());
             }
             for input in &inputs {
-                let script = match input {
-                    Input::Command(sql) => sql.clone(),
-                    Input::File(f) => std::fs::read_to_string(f).map_err(|e| {
-                        report(format!("Error: cannot read script '{}': {e}", f.display()));
-                        ExitCode::FAILURE
-                    })?,
+                let (script, source) = match input {
+                    Input::Command(sql) => (sql.clone(), None),
+                    Input::File(f) => (
+                        std::fs::read_to_string(f).map_err(|e| {
+                            report(format!("Error: cannot read script '{}': {e}", f.display()));
+                            ExitCode::FAILURE
+                        })?,
+                        Some(f.display().to_string()),
+                    ),
                 };
-                if !run_one(&mut shell, &script, &mut out)? {
+                if !run_one(&mut shell, &script, source.as_deref(), &mut out)? {
                     return Ok(());
                 }
             }

@@ -471,3 +471,34 @@ fn read_only_open_after_a_kill_recovers_the_catalog() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "n\n3\n");
 }
+
+#[test]
+fn script_errors_say_which_file_and_line() {
+    let (d, wh) = warehouse();
+    let inner = d.path().join("inner.sql");
+    std::fs::write(&inner, "SELECT 1;\n\nSELECT * FROM missing_table;\n").unwrap();
+    let outer = d.path().join("outer.sql");
+    std::fs::write(&outer, format!("SELECT 2;\n\\i {}\n", inner.display())).unwrap();
+    let o = run(&[&wh, "-f", &inner.display().to_string()]);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!("Error: {}:3: ", inner.display())),
+        "{err}"
+    );
+    // Through \i, the innermost script's location, once.
+    let o = run(&[&wh, "-f", &outer.display().to_string()]);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!("Error: {}:3: ", inner.display())),
+        "{err}"
+    );
+    assert_eq!(err.matches(".sql:").count(), 1, "{err}");
+    // An \i that cannot run is located in the script that says it.
+    std::fs::write(&outer, "SELECT 2;\n\\i /nonexistent/x.sql\n").unwrap();
+    let o = run(&[&wh, "-f", &outer.display().to_string()]);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!("Error: {}:2: cannot read script", outer.display())),
+        "{err}"
+    );
+}

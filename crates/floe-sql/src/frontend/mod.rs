@@ -216,6 +216,9 @@ fn panic_error(panic: Box<dyn std::any::Any + Send>) -> datafusion::error::DataF
 pub struct Session {
     pub(crate) ctx: SessionContext,
     pub(crate) shared: Arc<SessionShared>,
+    /// floe's literal typing (`SessionOptions::decimal_literals`): exponent literals stay
+    /// DOUBLE while decimal literals are on. Off, DataFusion's own rules apply throughout.
+    decimal_literals: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -229,7 +232,11 @@ impl Session {
     pub fn new(engine: Arc<Engine>, options: SessionOptions) -> Result<Self> {
         let shared = SessionShared::new(engine);
         let ctx = build_context(&shared, &options)?;
-        Ok(Self { ctx, shared })
+        Ok(Self {
+            ctx,
+            shared,
+            decimal_literals: options.decimal_literals,
+        })
     }
 
     /// The DataFusion context (for registering functions, tables, options).
@@ -359,7 +366,7 @@ impl Session {
             reject_known_planner_panics(s)?;
             normalize_set(s)?;
             unalias_delete_target(s);
-            if decimal_literals {
+            if decimal_literals && self.decimal_literals {
                 exponent_literals_as_double(s);
             }
         }
