@@ -755,13 +755,15 @@ pub fn iceberg_type_to_sql(ty: &Type) -> String {
             PrimitiveType::Fixed(length) => format!("fixed({length})"),
             PrimitiveType::Binary => "varbinary".to_string(),
         },
+        // The spellings floe's CREATE TABLE reads back (SHOW CREATE TABLE prints them).
         Type::Struct(s) => {
             let fields: Vec<String> = s
                 .fields()
                 .iter()
                 .map(|f| {
+                    // (SQL's struct syntax has no NOT NULL for a field.)
                     format!(
-                        "{}: {}",
+                        "{} {}",
                         sql_identifier(&f.name),
                         iceberg_type_to_sql(&f.field_type)
                     )
@@ -774,41 +776,9 @@ pub fn iceberg_type_to_sql(ty: &Type) -> String {
             iceberg_type_to_sql(&l.element_field.field_type)
         ),
         Type::Map(m) => format!(
-            "map<{}, {}>",
+            "map({}, {})",
             iceberg_type_to_sql(&m.key_field.field_type),
             iceberg_type_to_sql(&m.value_field.field_type)
-        ),
-    }
-}
-
-/// `ty` in the spelling floe's CREATE TABLE reads back (`struct<a int>`, `array<int>`,
-/// `map(varchar, int)`), for SHOW CREATE TABLE.
-pub fn iceberg_type_to_ddl(ty: &Type) -> String {
-    match ty {
-        Type::Primitive(_) => iceberg_type_to_sql(ty),
-        Type::Struct(s) => {
-            let fields: Vec<String> = s
-                .fields()
-                .iter()
-                .map(|f| {
-                    format!(
-                        "{} {}{}",
-                        sql_identifier(&f.name),
-                        iceberg_type_to_ddl(&f.field_type),
-                        if f.required { " not null" } else { "" }
-                    )
-                })
-                .collect();
-            format!("struct<{}>", fields.join(", "))
-        }
-        Type::List(l) => format!(
-            "array<{}>",
-            iceberg_type_to_ddl(&l.element_field.field_type)
-        ),
-        Type::Map(m) => format!(
-            "map({}, {})",
-            iceberg_type_to_ddl(&m.key_field.field_type),
-            iceberg_type_to_ddl(&m.value_field.field_type)
         ),
     }
 }
@@ -1598,10 +1568,10 @@ mod tests {
         let sql = |name: &str| iceberg_type_to_sql(&field(&schema, name).field_type);
         assert_eq!(
             sql("s"),
-            "struct<a: int, b: array<struct<x: double, y: varchar>>, c: decimal(10,2)>"
+            "struct<a int, b array<struct<x double, y varchar>>, c decimal(10,2)>"
         );
-        assert_eq!(sql("m"), "map<varchar, array<bigint>>");
-        assert_eq!(sql("r"), "struct<\"my field\": uuid, z: timestamptz>");
+        assert_eq!(sql("m"), "map(varchar, array<bigint>)");
+        assert_eq!(sql("r"), "struct<\"my field\" uuid, z timestamptz>");
         assert_eq!(
             iceberg_type_to_sql(&p(PrimitiveType::TimestampNs)),
             "timestamp_ns"
@@ -1645,6 +1615,14 @@ mod tests {
                 )))),
                 false,
             )))),
+            Type::Struct(StructType::new(vec![
+                Arc::new(NestedField::optional(1, "a", p(P::Int))),
+                Arc::new(NestedField::optional(2, "my b", p(P::String))),
+            ])),
+            Type::Map(MapType::new(
+                Arc::new(NestedField::map_key_element(1, p(P::String))),
+                Arc::new(NestedField::map_value_element(2, p(P::Long), false)),
+            )),
         ];
         for ty in types {
             let sql = iceberg_type_to_sql(&ty);

@@ -115,7 +115,7 @@ impl FloeTable {
     /// A CREATE TABLE statement that makes an empty table like this version: columns,
     /// partitioning, properties.
     fn create_statement(&self) -> String {
-        use crate::types::{iceberg_type_to_ddl, sql_identifier};
+        use crate::types::{iceberg_type_to_sql, sql_identifier};
         use iceberg::spec::Transform;
         let md = self.table.metadata();
         let mut name: Vec<String> = self
@@ -134,7 +134,7 @@ impl FloeTable {
                 format!(
                     "  {} {}{}",
                     sql_identifier(&f.name),
-                    iceberg_type_to_ddl(&f.field_type),
+                    iceberg_type_to_sql(&f.field_type),
                     if f.required { " NOT NULL" } else { "" }
                 )
             })
