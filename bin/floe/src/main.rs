@@ -184,14 +184,10 @@ impl Shell {
         printer.finish().map_err(|e| error_line(&e))
     }
 
-    /// Runs a script statement by statement; stops at the first error.
-    pub async fn run_script(&mut self, script: &str, out: &mut dyn Write) -> Result<(), String> {
-        self.run_script_from(script, None, out).await
-    }
-
-    /// [`Shell::run_script`] for a script read from `source` (a file): an error says
-    /// where, as `source:line: message` (the innermost script's, for `\\i`).
-    pub async fn run_script_from(
+    /// Runs a script statement by statement; stops at the first error. For a script
+    /// read from `source` (a file) an error says where, as `source:line: message` (the
+    /// innermost script's, for `\\i`).
+    pub async fn run_script(
         &mut self,
         script: &str,
         source: Option<&str>,
@@ -383,7 +379,7 @@ fn run(args: Args, inputs: Vec<Input>, runtime: &tokio::runtime::Runtime) -> Exi
                        source: Option<&str>,
                        out: &mut Out<_>|
          -> Result<bool, ExitCode> {
-            let result = runtime.block_on(shell.run_script_from(script, source, out));
+            let result = runtime.block_on(shell.run_script(script, source, out));
             let _ = out.flush();
             if out.closed {
                 return Err(ExitCode::SUCCESS);

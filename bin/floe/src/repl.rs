@@ -112,7 +112,7 @@ pub async fn meta_command(
             let script = std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read script '{file}': {e}"))?;
             shell.includes.push(file.to_string());
-            let result = Box::pin(shell.run_script_from(&script, Some(file), out)).await;
+            let result = Box::pin(shell.run_script(&script, Some(file), out)).await;
             shell.includes.pop();
             return result;
         }

@@ -14,6 +14,19 @@ fn run(args: &[&str]) -> Output {
     floe().args(args).stdin(Stdio::null()).output().unwrap()
 }
 
+/// Runs floe with `input` piped to its standard input.
+fn run_piped(args: &[&str], input: &[u8]) -> Output {
+    let mut child = floe()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -112,20 +125,7 @@ fn scripts_from_files_and_stdin() {
     let o = run(&[&wh, "--format", "csv", "-f", script.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).ends_with("n\n4\n"), "{}", stdout(&o));
-    let mut child = floe()
-        .args([&wh, "--format", "csv"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SELECT max(id) AS m\nFROM t;\n")
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run_piped(&[&wh, "--format", "csv"], b"SELECT max(id) AS m\nFROM t;\n");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "m\n4\n");
 }
@@ -308,20 +308,10 @@ fn commands_and_files_run_in_the_order_given() {
 #[test]
 fn backslash_q_ends_a_script_and_piped_input() {
     let (_d, wh) = warehouse();
-    let mut child = floe()
-        .args([wh.as_str(), "--format", "csv"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SELECT 1 AS a;\n\\q\nINSERT INTO t VALUES (9, 'x');\n")
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run_piped(
+        &[&wh, "--format", "csv"],
+        b"SELECT 1 AS a;\n\\q\nINSERT INTO t VALUES (9, 'x');\n",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "a\n1\n");
     let o = run(&[

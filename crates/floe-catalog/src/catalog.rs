@@ -20,7 +20,7 @@ use redb::backends::InMemoryBackend;
 use crate::error::{Error, Result};
 use crate::ident::{namespace_display, table_display, validate_namespace, validate_table};
 use crate::storage::{ObjectStoreStorage, WarehouseStorage, create_dir_all_durable, local_path};
-use crate::store::{CommitOp, Move, Store, TableRecord};
+use crate::store::{CommitOp, CurrentTable, Move, Store, TableRecord};
 
 /// Catalog property: warehouse root (local path, `file://` URI, `memory://`, or an
 /// object-store URI together with [`RedbCatalogBuilder::object_store`]). Required.
@@ -393,6 +393,16 @@ impl std::fmt::Debug for RedbCatalog {
     }
 }
 
+/// What the mirror holds for a table, as [`RedbCatalog::current`] finds it.
+enum Current {
+    /// Its current version, parsed.
+    Loaded(Table),
+    /// Its current pointer; the version is not parsed yet.
+    Cold(Arc<CurrentTable>),
+    /// No table of that name, or its pointer names another version.
+    Other,
+}
+
 /// Runs a synchronous store operation off the async runtime (redb commits fsync).
 pub(crate) async fn blocking<T: Send + 'static>(
     store: &Arc<Store>,
@@ -472,24 +482,33 @@ impl RedbCatalog {
     pub(crate) async fn table_at(&self, ident: &TableIdent, location: &str) -> Result<Table> {
         // The current version of a table (what nearly every statement reads) comes from
         // the mirror, lock-free; other versions from the metadata cache.
-        let current = {
-            let tables = self.inner.store.mirror.tables.pin();
-            match tables.get(ident) {
-                Some(c) if c.record.location == location => {
-                    if let Some(t) = c.loaded.get()
-                        && t.identifier() == ident
-                    {
-                        return Ok(t.clone());
-                    }
-                    Some(c.clone())
-                }
-                _ => None,
-            }
-        };
-        let table = self.table_at_cached(ident, location).await?;
-        if let Some(c) = current {
-            let _ = c.loaded.set(table.clone());
+        match self.current(ident, Some(location)) {
+            Current::Loaded(t) => Ok(t),
+            Current::Cold(c) => self.load_current(ident, &c).await,
+            Current::Other => self.table_at_cached(ident, location).await,
         }
+    }
+
+    /// The mirror's entry for `ident` — if it names `location`, when one is given.
+    /// Entries are per name and replaced on every pointer move, so a loaded version is
+    /// always the table's current one, under this name.
+    fn current(&self, ident: &TableIdent, location: Option<&str>) -> Current {
+        let tables = self.inner.store.mirror.tables.pin();
+        match tables.get(ident) {
+            Some(c) if location.is_none_or(|l| c.record.location == l) => match c.loaded.get() {
+                Some(t) => Current::Loaded(t.clone()),
+                None => Current::Cold(c.clone()),
+            },
+            _ => Current::Other,
+        }
+    }
+
+    /// Loads the version a mirror entry names and keeps it in the entry.
+    async fn load_current(&self, ident: &TableIdent, current: &CurrentTable) -> Result<Table> {
+        let table = self
+            .table_at_cached(ident, &current.record.location)
+            .await?;
+        let _ = current.loaded.set(table.clone());
         Ok(table)
     }
 
@@ -544,31 +563,25 @@ impl RedbCatalog {
     /// Loads a table's current version, with floe's error type. Warm, this is one
     /// lock-free lookup in the mirror: no file I/O, no lock, no shared write.
     pub async fn table(&self, ident: &TableIdent) -> Result<Table> {
-        let current = {
-            let tables = self.inner.store.mirror.tables.pin();
-            let Some(current) = tables.get(ident) else {
-                return Err(Error::TableNotFound(table_display(ident)));
-            };
-            if let Some(t) = current.loaded.get()
-                && t.identifier() == ident
-            {
-                return Ok(t.clone());
-            }
-            current.clone()
-        };
-        let table = self
-            .table_at_cached(ident, &current.record.location)
-            .await?;
-        let _ = current.loaded.set(table.clone());
-        Ok(table)
+        match self.current(ident, None) {
+            Current::Loaded(t) => Ok(t),
+            Current::Cold(c) => self.load_current(ident, &c).await,
+            Current::Other => Err(Error::TableNotFound(table_display(ident))),
+        }
     }
 
-    /// Caches `table` as the current version of its table if the pointer names it (a
-    /// version just committed), so its first load after the commit is warm too.
-    pub(crate) fn cache_current(&self, table: &Table) {
+    /// Caches a version just committed, by its metadata location, and as its table's
+    /// current version if the pointer names it, so its first load is warm too.
+    pub(crate) fn cache(&self, table: &Table) {
+        let Some(location) = table.metadata_location() else {
+            return;
+        };
+        self.inner
+            .tables
+            .insert(location.to_string(), table.clone());
         let tables = self.inner.store.mirror.tables.pin();
         if let Some(current) = tables.get(table.identifier())
-            && Some(current.record.location.as_str()) == table.metadata_location()
+            && current.record.location == location
         {
             let _ = current.loaded.set(table.clone());
         }
@@ -707,8 +720,7 @@ impl RedbCatalog {
         }];
         blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
         let table = self.build_table(&ident, &location, Arc::new(metadata))?;
-        self.inner.tables.insert(location, table.clone());
-        self.cache_current(&table);
+        self.cache(&table);
         Ok(table)
     }
 
@@ -788,8 +800,7 @@ impl RedbCatalog {
         }];
         blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
         let table = self.build_table(ident, &location, Arc::new(metadata))?;
-        self.inner.tables.insert(location, table.clone());
-        self.cache_current(&table);
+        self.cache(&table);
         Ok(table)
     }
 
@@ -882,8 +893,7 @@ impl RedbCatalog {
         }];
         blocking(&self.inner.store, move |s| s.apply(&moves, None)).await?;
         let table = self.build_table(ident, &metadata_location, Arc::new(metadata))?;
-        self.inner.tables.insert(metadata_location, table.clone());
-        self.cache_current(&table);
+        self.cache(&table);
         Ok(table)
     }
 

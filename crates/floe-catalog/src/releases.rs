@@ -216,13 +216,8 @@ impl RedbCatalog {
 
     /// Caches a published table (keyed by its metadata location, so never stale).
     fn cache_published(&self, c: StagedCommit) -> Table {
-        let table = c.table;
-        self.inner.tables.insert(
-            table.metadata_location().unwrap_or_default().to_string(),
-            table.clone(),
-        );
-        self.cache_current(&table);
-        table
+        self.cache(&c.table);
+        c.table
     }
 
     /// Records a consistent cut of the current heads of `tables` (every table when

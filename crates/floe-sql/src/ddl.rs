@@ -203,9 +203,17 @@ pub(crate) fn name_parts(name: &ObjectName) -> Result<Vec<String>> {
 impl Session {
     /// Resolves `[catalog.][schema.]table` with the session's defaults.
     pub fn table_name(&self, name: &ObjectName) -> Result<TableName> {
-        let parts = name_parts(name)?;
+        self.table_name_of(&name_parts(name)?).ok_or_else(|| {
+            datafusion::error::DataFusionError::Plan(format!(
+                "table name '{name}' has too many parts"
+            ))
+        })
+    }
+
+    /// [`Session::table_name`] for normalised name parts; `None` for more than three.
+    pub(crate) fn table_name_of(&self, parts: &[String]) -> Option<TableName> {
         let (default_catalog, default_schema) = self.defaults();
-        Ok(match parts.as_slice() {
+        Some(match parts {
             [t] => TableName {
                 catalog: default_catalog,
                 schema: default_schema,
@@ -221,7 +229,7 @@ impl Session {
                 schema: s.clone(),
                 table: t.clone(),
             },
-            _ => return plan_err!("table name '{name}' has too many parts"),
+            _ => return None,
         })
     }
 
@@ -725,7 +733,7 @@ fn type_values_by_columns(query: &mut ast::Query, columns: &[ColumnDef]) -> Resu
         }
         for (cell, target) in row.iter_mut().zip(&targets) {
             let Some(target) = target else { continue };
-            let text = format!("arrow_cast(({cell}), '{}')", target.replace('\'', "''"));
+            let text = format!("arrow_cast(({cell}), {})", types::sql_string(target));
             *cell = Parser::new(&GenericDialect {})
                 .try_with_sql(&text)
                 .and_then(|mut p| p.parse_expr())

@@ -183,19 +183,19 @@ impl SessionShared {
         requirements: Vec<iceberg::TableRequirement>,
         updates: Vec<TableUpdate>,
     ) -> Result<Table> {
-        // The transaction this statement stages into, and the table's staged version
-        // in it, read together.
-        let (txn_id, previous) = {
+        // The table's staged version in the statement's transaction, read together with
+        // the check that the session is still in that transaction.
+        let previous = {
             let guard = self.txn.lock();
             match (guard.as_ref(), txn) {
-                (None, None) => (None, None),
+                (None, None) => None,
                 (Some(t), Some(id)) if t.id == id => {
                     if t.publishing {
                         return exec_err!(
                             "the transaction is being published; nothing of this statement was staged"
                         );
                     }
-                    (Some(id), t.staged(ident).cloned())
+                    t.staged(ident).cloned()
                 }
                 (_, Some(_)) => {
                     return exec_err!(
@@ -209,7 +209,7 @@ impl SessionShared {
                 }
             }
         };
-        let Some(txn_id) = txn_id else {
+        let Some(txn_id) = txn else {
             return self
                 .engine
                 .catalog

@@ -783,6 +783,11 @@ pub fn iceberg_type_to_sql(ty: &Type) -> String {
     }
 }
 
+/// `text` as a single-quoted SQL string literal.
+pub fn sql_string(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// `name` as is when it is a plain identifier, otherwise double-quoted.
 pub fn sql_identifier(name: &str) -> String {
     let plain = name

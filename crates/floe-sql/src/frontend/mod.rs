@@ -26,6 +26,7 @@ use crate::engine::Engine;
 use crate::provider::FloeTable;
 use crate::provider::{count_batch, count_schema};
 use crate::session::{SessionOptions, SessionShared, build_context};
+use crate::types::sql_string;
 use time_travel::{VersionValue, find_clauses, literal_value, rewrite, to_spec};
 
 /// What one statement produced: a schema and a stream of batches.
@@ -532,33 +533,25 @@ impl Session {
             }
             Statement::ShowSchemas { show_options, .. }
             | Statement::ShowDatabases { show_options, .. } => {
-                let catalog = match show_options
-                    .show_in
-                    .as_ref()
-                    .and_then(|i| i.parent_name.as_ref())
-                {
+                let catalog = match show_parent(show_options) {
                     Some(c) => crate::ddl::name_parts(c)?.join("."),
                     None => self.defaults().0,
                 };
                 let sql = format!(
-                    "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = '{}' AND schema_name <> 'information_schema' ORDER BY schema_name",
-                    catalog.replace('\'', "''")
+                    "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = {} AND schema_name <> 'information_schema' ORDER BY schema_name",
+                    sql_string(&catalog)
                 );
                 Ok(Some(self.run_query(&sql).await?))
             }
-            Statement::ShowTables { show_options, .. } if show_options.show_in.is_some() => {
-                let Some(parent) = show_options
-                    .show_in
-                    .as_ref()
-                    .and_then(|i| i.parent_name.as_ref())
-                else {
+            Statement::ShowTables { show_options, .. } => {
+                let Some(parent) = show_parent(show_options) else {
                     return Ok(None);
                 };
                 let (catalog, schema) = self.schema_name(parent)?;
                 let sql = format!(
-                    "SELECT table_catalog, table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = '{}' AND table_schema = '{}' ORDER BY table_name",
-                    catalog.replace('\'', "''"),
-                    schema.replace('\'', "''")
+                    "SELECT table_catalog, table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = {} AND table_schema = {} ORDER BY table_name",
+                    sql_string(&catalog),
+                    sql_string(&schema)
                 );
                 Ok(Some(self.run_query(&sql).await?))
             }
@@ -571,22 +564,19 @@ impl Session {
     /// error saying so (the synthetic versioned name would otherwise surface in a
     /// "not found" error).
     fn check_time_travel_target(&self, parts: &[String]) -> Result<()> {
-        let (default_catalog, default_schema) = self.defaults();
-        let (catalog, schema, table) = match parts {
-            [t] => (default_catalog, default_schema, t.clone()),
-            [s, t] => (default_catalog, s.clone(), t.clone()),
-            [c, s, t] => (c.clone(), s.clone(), t.clone()),
-            _ => return Ok(()),
+        let Some(name) = self.table_name_of(parts) else {
+            return Ok(());
         };
-        let shown = if self.is_floe(&catalog) {
-            format!("{schema}.{table}")
+        let floe = self.is_floe(&name.catalog);
+        let shown = if floe {
+            name.display()
         } else {
-            format!("{catalog}.{schema}.{table}")
+            format!("{}.{}", name.catalog, name.display())
         };
-        let not_iceberg = !self.is_floe(&catalog)
-            || schema == "information_schema"
-            || schema == crate::provider::metadata::SYSTEM_SCHEMA
-            || self.shared.local.contains_key(&(schema.clone(), table));
+        let not_iceberg = !floe
+            || name.schema == "information_schema"
+            || name.schema == crate::provider::metadata::SYSTEM_SCHEMA
+            || self.shared.local.contains_key(&(name.schema, name.table));
         if not_iceberg {
             return plan_err!("time travel needs an Iceberg table; '{shown}' is not one");
         }
@@ -789,6 +779,13 @@ impl Session {
     async fn call(&self, sql: &str) -> Result<StatementOutput> {
         crate::procedures::call(self, sql).await
     }
+}
+
+/// The schema or catalog a `SHOW ... FROM/IN x` names.
+fn show_parent(
+    options: &datafusion::sql::sqlparser::ast::ShowStatementOptions,
+) -> Option<&datafusion::sql::sqlparser::ast::ObjectName> {
+    options.show_in.as_ref()?.parent_name.as_ref()
 }
 
 /// `SET TIME ZONE x` (PostgreSQL, SQL standard) is DataFusion's `SET timezone = x`;

@@ -115,7 +115,7 @@ impl FloeTable {
     /// A CREATE TABLE statement that makes an empty table like this version: columns,
     /// partitioning, properties.
     fn create_statement(&self) -> String {
-        use crate::types::{iceberg_type_to_sql, sql_identifier};
+        use crate::types::{iceberg_type_to_sql, sql_identifier, sql_string};
         use iceberg::spec::Transform;
         let md = self.table.metadata();
         let mut name: Vec<String> = self
@@ -168,10 +168,9 @@ impl FloeTable {
         let mut props: Vec<(&String, &String)> = md.properties().iter().collect();
         props.sort();
         if !props.is_empty() {
-            let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
             let list: Vec<String> = props
                 .iter()
-                .map(|(k, v)| format!("{} = {}", quote(k), quote(v)))
+                .map(|(k, v)| format!("{} = {}", sql_string(k), sql_string(v)))
                 .collect();
             out.push_str(&format!("\nTBLPROPERTIES ({})", list.join(", ")));
         }
