@@ -21,6 +21,7 @@ mod error;
 pub mod ident;
 mod in_flight;
 mod maintenance;
+mod manifest_read;
 mod releases;
 mod snapshots;
 pub mod storage;

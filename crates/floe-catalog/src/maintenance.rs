@@ -94,7 +94,7 @@ impl RedbCatalog {
                 if !out.insert(normalize(&mf.manifest_path)) {
                     continue; // shared manifest, already walked
                 }
-                let manifest = self.manifest(mf).await?;
+                let manifest = self.manifest(md, mf).await?;
                 for e in manifest.entries() {
                     out.insert(normalize(e.file_path()));
                 }
@@ -408,7 +408,7 @@ impl RedbCatalog {
                         if !seen_manifests.insert(mf.manifest_path.clone()) {
                             continue;
                         }
-                        let manifest = match self.manifest(mf).await {
+                        let manifest = match self.manifest(md, mf).await {
                             Ok(m) => m,
                             Err(e) => {
                                 problems.push(Problem::new(

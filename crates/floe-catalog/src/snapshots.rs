@@ -140,49 +140,64 @@ impl RedbCatalog {
         Ok(list)
     }
 
-    /// A manifest, cached by path (with inherited sequence numbers filled in).
-    pub async fn manifest(&self, file: &ManifestFile) -> Result<Arc<Manifest>> {
+    /// A manifest of a snapshot of `md`, cached by path (with inherited sequence numbers
+    /// filled in). Manifests whose header lacks the schema or partition spec (Hive,
+    /// Impala) take them from `md`, as Iceberg Java does.
+    pub async fn manifest(&self, md: &TableMetadata, file: &ManifestFile) -> Result<Arc<Manifest>> {
         if let Some(hit) = self.inner.manifests.get(&file.manifest_path) {
             return Ok(hit);
         }
-        let manifest = Arc::new(file.load_manifest(self.file_io()).await?);
+        if file.key_metadata.is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "manifest '{}' is encrypted, which floe cannot read",
+                file.manifest_path
+            )));
+        }
+        let bytes = self
+            .file_io()
+            .new_input(&file.manifest_path)?
+            .read()
+            .await?;
+        let manifest = Arc::new(crate::manifest_read::parse_manifest(&bytes, md, file)?);
         self.inner
             .manifests
             .insert(file.manifest_path.clone(), manifest.clone());
         Ok(manifest)
     }
 
-    /// Every live data file of a snapshot, and whether the snapshot has live delete files.
+    /// Every live data file of a snapshot, and every live delete file (position deletes,
+    /// deletion vectors, equality deletes), each with its spec and data sequence number.
     pub async fn live_files(
         &self,
         md: &TableMetadata,
         snapshot: &Snapshot,
-    ) -> Result<(Vec<LiveFile>, bool)> {
+    ) -> Result<(Vec<LiveFile>, Vec<LiveFile>)> {
         let list = self.manifest_list(md, snapshot).await?;
         let manifests =
-            futures::future::try_join_all(list.entries().iter().map(|mf| self.manifest(mf)))
+            futures::future::try_join_all(list.entries().iter().map(|mf| self.manifest(md, mf)))
                 .await?;
         let mut files = Vec::new();
-        let mut has_deletes = false;
+        let mut deletes = Vec::new();
         for (mf, manifest) in list.entries().iter().zip(manifests) {
             for entry in manifest.entries() {
                 if !entry.is_alive() {
                     continue;
                 }
-                if mf.content == ManifestContentType::Deletes
-                    || entry.content_type() != DataContentType::Data
-                {
-                    has_deletes = true;
-                    continue;
-                }
-                files.push(LiveFile {
+                let live = LiveFile {
                     file: entry.data_file().clone(),
                     spec_id: mf.partition_spec_id,
                     sequence_number: entry.sequence_number(),
-                });
+                };
+                if mf.content == ManifestContentType::Deletes
+                    || entry.content_type() != DataContentType::Data
+                {
+                    deletes.push(live);
+                } else {
+                    files.push(live);
+                }
             }
         }
-        Ok((files, has_deletes))
+        Ok((files, deletes))
     }
 
     /// Writes the manifests and manifest list of a new `main` snapshot of `table` applying
@@ -243,7 +258,7 @@ impl RedbCatalog {
             for mf in list.entries() {
                 if mf.content == ManifestContentType::Deletes {
                     if change.remove_all {
-                        let manifest = self.manifest(mf).await?;
+                        let manifest = self.manifest(md, mf).await?;
                         for e in manifest.entries().iter().filter(|e| e.is_alive()) {
                             summary.remove_file(
                                 e.data_file(),
@@ -261,7 +276,7 @@ impl RedbCatalog {
                     kept.push(mf.clone());
                     continue;
                 }
-                let manifest = self.manifest(mf).await?;
+                let manifest = self.manifest(md, mf).await?;
                 let touches = change.remove_all
                     || manifest
                         .entries()
@@ -333,7 +348,7 @@ impl RedbCatalog {
                 let mut w = new_writer(next_manifest_path(), &spec)?;
                 let mut any = false;
                 for mf in &group {
-                    let manifest = self.manifest(mf).await?;
+                    let manifest = self.manifest(md, mf).await?;
                     for e in manifest.entries().iter().filter(|e| e.is_alive()) {
                         let seq = e.sequence_number().unwrap_or(mf.sequence_number);
                         w.add_existing_file(

@@ -40,7 +40,7 @@ async fn live_paths(cat: &RedbCatalog, ident: &TableIdent) -> HashSet<String> {
         None => HashSet::new(),
         Some(s) => {
             let (files, deletes) = cat.live_files(t.metadata(), s).await.unwrap();
-            assert!(!deletes);
+            assert!(deletes.is_empty());
             files
                 .into_iter()
                 .map(|f| f.file.file_path().to_string())

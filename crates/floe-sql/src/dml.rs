@@ -159,16 +159,13 @@ impl Session {
         let catalog = &self.shared.engine.catalog;
         let name = table.display_name();
         let base = table.iceberg_table().clone();
-        let Some((files, has_deletes)) =
+        // Rows other engines deleted (delete files) are applied by the scans below, so a
+        // rewritten file holds exactly the surviving rows.
+        let Some((files, _deletes)) =
             crate::scan::snapshot_files(&self.shared.engine, &base, table.snapshot_id()).await?
         else {
             return Ok(0); // empty table
         };
-        if has_deletes {
-            return plan_err!(
-                "table '{name}' has row-level delete files (written by another engine), which floe cannot rewrite yet"
-            );
-        }
         let record_counts: HashMap<String, u64> = files
             .iter()
             .map(|f| (f.file.file_path().to_string(), f.file.record_count()))

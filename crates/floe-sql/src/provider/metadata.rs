@@ -461,7 +461,7 @@ async fn build_metadata_table(
             }
             let mut entries = Vec::new();
             for mf in &manifests {
-                let manifest = catalog.manifest(mf).await.map_err(to_df)?;
+                let manifest = catalog.manifest(md, mf).await.map_err(to_df)?;
                 let spec = md.partition_spec_by_id(mf.partition_spec_id).cloned();
                 for e in manifest.entries().iter().filter(|e| e.is_alive()) {
                     let f = e.data_file();

@@ -266,7 +266,7 @@ impl TableProvider for FloeTable {
                 files,
                 with_file_column: self.with_file_column,
                 only_files: self.only_files.as_deref(),
-                table_location: self.table.metadata().location(),
+                metadata: self.table.metadata(),
                 warehouse_root: &root,
             },
             projection,

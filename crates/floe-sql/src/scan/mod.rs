@@ -7,8 +7,12 @@
 //! matched to file columns by Iceberg field id ([`FieldIdAdapterFactory`]), so renamed,
 //! added and dropped columns read correctly from old files.
 //!
-//! Snapshots carrying row-level delete files (written by other engines) are refused with
-//! a clear error rather than read without their deletes.
+//! Row-level deletes (position deletes, deletion vectors, equality deletes) are applied
+//! by [`deletes`]: positions as Parquet row selections, equality deletes as a hash
+//! anti-filter above the scan. Data files in a format floe cannot decode (ORC, Avro)
+//! fail the scan with an error naming the file; no file is ever skipped.
+
+pub mod deletes;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -146,15 +150,16 @@ pub struct ScanRequest<'a> {
     pub table: &'a str,
     /// The table's Arrow schema for this version (fields carry field ids).
     pub schema: &'a SchemaRef,
-    /// Live files of the snapshot (`None`: the table has no snapshot yet).
-    pub files: Option<(Vec<LiveFile>, bool)>,
+    /// Live data and delete files of the snapshot (`None`: the table has no snapshot yet).
+    pub files: Option<(Vec<LiveFile>, Vec<LiveFile>)>,
+    /// The table metadata the snapshot belongs to (partition specs for delete scoping).
+    pub metadata: &'a iceberg::spec::TableMetadata,
     /// Add [`FILE_COLUMN`] after the table columns.
     pub with_file_column: bool,
     /// Only these files (by path), when set.
     pub only_files: Option<&'a HashSet<String>>,
-    /// The table's location (data files must lie inside it or the warehouse).
-    pub table_location: &'a str,
-    /// The warehouse root.
+    /// The warehouse root (files outside it may be other engines' files, whose sizes
+    /// are taken from the file system rather than trusted from the manifest).
     pub warehouse_root: &'a str,
 }
 
@@ -192,15 +197,9 @@ pub async fn plan_scan(
         Some(p) => Arc::new(full.project(p)?),
         None => full.clone(),
     };
-    let Some((files, has_deletes)) = req.files else {
+    let Some((files, delete_files)) = req.files else {
         return Ok(Arc::new(EmptyExec::new(projected)));
     };
-    if has_deletes {
-        return plan_err!(
-            "table '{}' has row-level delete files (written by another engine), which floe cannot apply yet; rewrite the table in that engine (e.g. Spark's rewrite_data_files) to read it here",
-            req.table
-        );
-    }
     let filters: Vec<Expr> = filters
         .iter()
         .map(strip_qualifiers)
@@ -214,24 +213,44 @@ pub async fn plan_scan(
         .collect();
     let data_files: Vec<&iceberg::spec::DataFile> = candidates.iter().map(|f| &f.file).collect();
     let keep = stats::prune_files(&data_files, req.schema, &filters);
-    let mut store_url: Option<ObjectStoreUrl> = None;
-    let mut chosen = Vec::new();
-    for (f, keep) in candidates.into_iter().zip(keep) {
-        if !keep {
-            continue;
-        }
-        let location = f.file.file_path();
-        if !floe_catalog::storage::is_within(location, req.table_location)
-            && !floe_catalog::storage::is_within(location, req.warehouse_root)
-        {
+    let kept: Vec<&LiveFile> = candidates
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(f, k)| k.then_some(f))
+        .collect();
+    for f in &kept {
+        let format = f.file.file_format();
+        if format != iceberg::spec::DataFileFormat::Parquet {
             return plan_err!(
-                "table '{}' references data file '{location}', which is outside the table's location and the warehouse; refusing to read it",
-                req.table
+                "table '{}' has data file '{}' in {} format; floe reads only Parquet data files",
+                req.table,
+                f.file.file_path(),
+                deletes::index::format_name(format)
             );
         }
+    }
+    let runtime = state.runtime_env();
+    let planned = deletes::plan_deletes(
+        runtime,
+        req.table,
+        req.metadata,
+        &kept,
+        &delete_files,
+        req.schema,
+    )
+    .await?;
+    // Equality deletes are applied above the scan, which must then carry each row's
+    // file and key columns.
+    let equality = planned.as_ref().and_then(|p| p.equality.clone());
+    let file_column = req.with_file_column || equality.is_some();
+    let metadata_cache = runtime.cache_manager.get_file_metadata_cache();
+    let mut store_url: Option<ObjectStoreUrl> = None;
+    let mut chosen = Vec::new();
+    for f in kept {
+        let location = f.file.file_path();
         let (url, path) = split_location(location)?;
         match &store_url {
-            None => store_url = Some(url),
+            None => store_url = Some(url.clone()),
             Some(u) if *u == url => {}
             Some(u) => {
                 return plan_err!(
@@ -242,20 +261,63 @@ pub async fn plan_scan(
                 );
             }
         }
-        let statistics = stats::file_statistics(&f.file, req.schema, false);
+        let has_deletes = planned
+            .as_ref()
+            .is_some_and(|p| p.affected.contains(location));
+        let mut statistics = stats::file_statistics(&f.file, req.schema, false);
+        if has_deletes {
+            statistics = statistics.to_inexact();
+        }
+        // Other engines' files: the manifest's size is a claim (hand-edited tables carry
+        // stale ones); a local file's real size costs one stat.
+        let mut size = f.file.file_size_in_bytes();
+        if !floe_catalog::storage::is_within(location, req.warehouse_root)
+            && (location.starts_with("file:") || location.starts_with('/'))
+            && let Ok(m) = std::fs::metadata(floe_catalog::storage::local_path(location))
+        {
+            size = m.len();
+        }
         // The parsed path as it is: `PartitionedFile::new` would re-encode it, turning the
         // `%` of a URL-encoded partition directory (`v=a%2Fb`) into `%25`.
-        let mut pf = PartitionedFile::new(String::new(), f.file.file_size_in_bytes());
+        let mut pf = PartitionedFile::new(String::new(), size);
         pf.object_meta.location = path;
-        if req.with_file_column {
+        if file_column {
             // Set before the statistics, which then gain the partition column's.
             pf.partition_values = vec![ScalarValue::Utf8(Some(location.to_string()))];
+        }
+        if let Some(deleted) = planned.as_ref().and_then(|p| p.positions.get(location)) {
+            let store = runtime.object_store(&url)?;
+            let metadata =
+                datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata::new(
+                    store.as_ref(),
+                    &pf.object_meta,
+                )
+                .with_file_metadata_cache(Some(metadata_cache.clone()))
+                .fetch_metadata()
+                .await?;
+            let rows: Vec<i64> = metadata
+                .row_groups()
+                .iter()
+                .map(|rg| rg.num_rows())
+                .collect();
+            let total: i64 = rows.iter().sum();
+            if deleted.len() >= total.max(0) as u64
+                && deleted.range_cardinality(0..total.max(0) as u64) == total.max(0) as u64
+            {
+                continue; // every row deleted
+            }
+            if let Some(plan) = deletes::apply::access_plan(&rows, deleted) {
+                pf = pf.with_extensions(Arc::new(plan));
+            }
         }
         chosen.push(pf.with_statistics(Arc::new(statistics)));
     }
     let Some(store_url) = store_url else {
         return Ok(Arc::new(EmptyExec::new(projected)));
     };
+    if chosen.is_empty() {
+        return Ok(Arc::new(EmptyExec::new(projected)));
+    }
     // Balance groups by bytes: largest file first onto the lightest group.
     let target = state.config().target_partitions().max(1).min(chosen.len());
     chosen.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
@@ -273,7 +335,8 @@ pub async fn plan_scan(
         .into_iter()
         .map(|(_, files)| FileGroup::new(files))
         .collect();
-    let table_schema = if req.with_file_column {
+    let scan_full = output_schema(req.schema, file_column);
+    let table_schema = if file_column {
         TableSchema::new(
             req.schema.clone(),
             vec![Arc::new(Field::new(FILE_COLUMN, DataType::Utf8, false))],
@@ -281,14 +344,18 @@ pub async fn plan_scan(
     } else {
         TableSchema::from(req.schema.clone())
     };
-    let (groups, statistics) =
-        datafusion_datasource::compute_all_files_statistics(groups, full.clone(), true, false)?;
-    let store = state.runtime_env().object_store(&store_url)?;
+    let (groups, statistics) = datafusion_datasource::compute_all_files_statistics(
+        groups,
+        scan_full.clone(),
+        true,
+        false,
+    )?;
+    let store = runtime.object_store(&store_url)?;
     let mut source = ParquetSource::new(table_schema)
         .with_table_parquet_options(state.default_table_options().parquet.clone())
         .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(
             store,
-            state.runtime_env().cache_manager.get_file_metadata_cache(),
+            metadata_cache,
         )));
     if let Some(predicate) = conjunction(filters) {
         let df_schema = DFSchema::try_from(req.schema.as_ref().clone())?;
@@ -296,14 +363,74 @@ pub async fn plan_scan(
             source = source.with_predicate(physical);
         }
     }
+    // The columns the scan reads: the caller's, plus (for equality deletes) each key
+    // column and the file column, removed again above the filter.
+    let wanted: Vec<usize> = match projection {
+        Some(p) => p.clone(),
+        None => (0..full.fields().len()).collect(),
+    };
+    let mut scan_columns = wanted.clone();
+    let mut key_columns = Vec::new();
+    let file_index = req.schema.fields().len();
+    if let Some(eq) = &equality {
+        for k in &eq.keys {
+            let mut cols = Vec::new();
+            for (name, _) in &k.key.fields {
+                let i = req.schema.index_of(name)?;
+                let at = match scan_columns.iter().position(|c| *c == i) {
+                    Some(at) => at,
+                    None => {
+                        scan_columns.push(i);
+                        scan_columns.len() - 1
+                    }
+                };
+                cols.push(at);
+            }
+            key_columns.push(cols);
+        }
+        if !scan_columns.contains(&file_index) {
+            scan_columns.push(file_index);
+        }
+    }
     let config = FileScanConfigBuilder::new(store_url, Arc::new(source))
         .with_file_groups(groups)
         .with_statistics(statistics)
-        .with_projection_indices(projection.cloned())?
-        .with_limit(limit)
+        .with_projection_indices(Some(scan_columns.clone()))?
+        .with_limit(if equality.is_some() { None } else { limit })
         .with_expr_adapter(Some(Arc::new(FieldIdAdapterFactory)))
         .build();
-    Ok(DataSourceExec::from_data_source(config))
+    let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+    let Some(planned) = planned else {
+        return Ok(scan);
+    };
+    let file_at = scan_columns
+        .iter()
+        .position(|c| *c == file_index)
+        .unwrap_or(usize::MAX);
+    let filtered: Arc<dyn ExecutionPlan> = Arc::new(deletes::apply::DeleteFilterExec::new(
+        scan,
+        req.table.to_string(),
+        equality,
+        key_columns,
+        file_at,
+        planned.stats,
+    ));
+    if scan_columns.len() == wanted.len() {
+        return Ok(filtered);
+    }
+    let schema = filtered.schema();
+    let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = (0..wanted.len())
+        .map(|i| {
+            let name = schema.field(i).name().clone();
+            (
+                Arc::new(PhysicalColumn::new(&name, i)) as Arc<dyn PhysicalExpr>,
+                name,
+            )
+        })
+        .collect();
+    Ok(Arc::new(
+        datafusion::physical_plan::projection::ProjectionExec::try_new(exprs, filtered)?,
+    ))
 }
 
 /// Live files of a version, through the catalog's manifest cache.
@@ -311,7 +438,7 @@ pub async fn snapshot_files(
     engine: &Engine,
     table: &iceberg::table::Table,
     snapshot_id: Option<i64>,
-) -> Result<Option<(Vec<LiveFile>, bool)>> {
+) -> Result<Option<(Vec<LiveFile>, Vec<LiveFile>)>> {
     let Some(id) = snapshot_id else {
         return Ok(None);
     };

@@ -1,0 +1,214 @@
+//! Reading manifests as other writers really produce them.
+//!
+//! iceberg-rust parses a manifest only when its Avro header carries `schema` and
+//! `partition-spec`, and treats a header without `format-version` as v1. Iceberg Java
+//! never needs them: it takes the spec from the table metadata by the manifest list's
+//! `partition_spec_id`. Hive's and Impala's writers omit them, so floe fills the missing
+//! keys from the table metadata before parsing, then lets entries inherit snapshot id and
+//! sequence numbers from the manifest list exactly as `ManifestFile::load_manifest` does.
+//! Keys the writer did set are never replaced.
+
+use std::collections::BTreeMap;
+
+use iceberg::spec::{
+    FormatVersion, Manifest, ManifestContentType, ManifestFile, ManifestStatus, TableMetadata,
+};
+
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8; 4] = b"Obj\x01";
+
+/// The sequence number of v1 manifests (and of files added before v2).
+const INITIAL_SEQUENCE_NUMBER: i64 = 0;
+
+fn read_long(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    let mut shift = 0;
+    loop {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+    Some(((value >> 1) as i64) ^ -((value & 1) as i64))
+}
+
+fn write_long(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    loop {
+        let b = (z & 0x7f) as u8;
+        z >>= 7;
+        if z == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn read_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let len = usize::try_from(read_long(buf, pos)?).ok()?;
+    let bytes = buf.get(*pos..pos.checked_add(len)?)?;
+    *pos += len;
+    Some(bytes)
+}
+
+/// The user metadata of an Avro object container file, and the offset of the sync
+/// marker that follows it (`None`: not an Avro container).
+fn avro_header(buf: &[u8]) -> Option<(BTreeMap<String, Vec<u8>>, usize)> {
+    if buf.get(..4)? != MAGIC {
+        return None;
+    }
+    let mut pos = 4;
+    let mut map = BTreeMap::new();
+    loop {
+        let mut count = read_long(buf, &mut pos)?;
+        if count == 0 {
+            break;
+        }
+        if count < 0 {
+            count = count.checked_neg()?;
+            read_long(buf, &mut pos)?; // block size in bytes
+        }
+        for _ in 0..count {
+            let key = String::from_utf8(read_bytes(buf, &mut pos)?.to_vec()).ok()?;
+            let value = read_bytes(buf, &mut pos)?.to_vec();
+            map.insert(key, value);
+        }
+    }
+    Some((map, pos))
+}
+
+fn with_header(buf: &[u8], map: &BTreeMap<String, Vec<u8>>, rest_at: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(buf.len() + 4096);
+    out.extend_from_slice(MAGIC);
+    write_long(&mut out, map.len() as i64);
+    for (k, v) in map {
+        write_long(&mut out, k.len() as i64);
+        out.extend_from_slice(k.as_bytes());
+        write_long(&mut out, v.len() as i64);
+        out.extend_from_slice(v);
+    }
+    write_long(&mut out, 0);
+    out.extend_from_slice(&buf[rest_at..]);
+    out
+}
+
+/// Parses manifest `bytes` listed as `file` in a snapshot of `md`.
+pub(crate) fn parse_manifest(
+    bytes: &[u8],
+    md: &TableMetadata,
+    file: &ManifestFile,
+) -> Result<Manifest> {
+    let bad =
+        |what: String| Error::InvalidArgument(format!("manifest '{}' {what}", file.manifest_path));
+    let (mut header, rest_at) =
+        avro_header(bytes).ok_or_else(|| bad("is not an Avro file".into()))?;
+    let before = header.len();
+    let spec = md
+        .partition_spec_by_id(file.partition_spec_id)
+        .ok_or_else(|| {
+            bad(format!(
+                "names partition spec {}, which the table metadata does not have",
+                file.partition_spec_id
+            ))
+        })?;
+    if !header.contains_key("schema") {
+        // The current schema holds every field a live spec can name (Iceberg never
+        // reuses field ids), so it binds any of the table's specs.
+        let schema = serde_json::to_vec(md.current_schema().as_ref())
+            .map_err(|e| bad(format!("schema cannot be encoded: {e}")))?;
+        header.insert("schema".into(), schema);
+        header.insert(
+            "schema-id".into(),
+            md.current_schema_id().to_string().into_bytes(),
+        );
+    }
+    if !header.contains_key("partition-spec") {
+        let fields = serde_json::to_vec(spec.fields())
+            .map_err(|e| bad(format!("partition spec cannot be encoded: {e}")))?;
+        header.insert("partition-spec".into(), fields);
+        header.insert(
+            "partition-spec-id".into(),
+            file.partition_spec_id.to_string().into_bytes(),
+        );
+    }
+    if !header.contains_key("format-version") {
+        let v = match md.format_version() {
+            FormatVersion::V1 => "1",
+            FormatVersion::V2 => "2",
+            FormatVersion::V3 => "3",
+        };
+        header.insert("format-version".into(), v.as_bytes().to_vec());
+    }
+    if !header.contains_key("content") && file.content == ManifestContentType::Deletes {
+        header.insert("content".into(), b"deletes".to_vec());
+    }
+    let manifest = if header.len() == before {
+        Manifest::parse_avro(bytes)?
+    } else {
+        Manifest::parse_avro(&with_header(bytes, &header, rest_at))?
+    };
+    // Inheritance, as the spec states it (and iceberg-rust's `inherit_data`).
+    let (entries, metadata) = manifest.into_parts();
+    let entries = entries
+        .into_iter()
+        .map(|e| {
+            let mut e = std::sync::Arc::unwrap_or_clone(e);
+            if e.snapshot_id.is_none() {
+                e.snapshot_id = Some(file.added_snapshot_id);
+            }
+            let inherits = e.status == ManifestStatus::Added
+                || file.sequence_number == INITIAL_SEQUENCE_NUMBER;
+            if e.sequence_number.is_none() && inherits {
+                e.sequence_number = Some(file.sequence_number);
+            }
+            if e.file_sequence_number.is_none() && inherits {
+                e.file_sequence_number = Some(file.sequence_number);
+            }
+            e
+        })
+        .collect();
+    Ok(Manifest::new(metadata, entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zigzag_longs_round_trip() {
+        for v in [0i64, 1, -1, 63, -64, 64, 300, -300, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            write_long(&mut out, v);
+            let mut pos = 0;
+            assert_eq!(read_long(&out, &mut pos), Some(v));
+            assert_eq!(pos, out.len());
+        }
+    }
+
+    #[test]
+    fn header_rewrite_keeps_the_body_and_adds_keys() {
+        let mut map = BTreeMap::new();
+        map.insert("avro.codec".to_string(), b"null".to_vec());
+        let body = b"0123456789abcdefBODY";
+        let file = with_header(&[0u8; 0][..], &map, 0);
+        let mut full = file.clone();
+        full.extend_from_slice(body);
+        let (parsed, at) = avro_header(&full).unwrap();
+        assert_eq!(parsed, map);
+        assert_eq!(&full[at..], body);
+        map.insert("schema".into(), b"{}".to_vec());
+        let again = with_header(&full, &map, at);
+        let (parsed, at) = avro_header(&again).unwrap();
+        assert_eq!(parsed, map);
+        assert_eq!(&again[at..], body);
+        assert!(avro_header(b"not avro").is_none());
+    }
+}

@@ -1,0 +1,372 @@
+//! Applying loaded deletes.
+//!
+//! * Positions (Parquet position deletes and deletion vectors) become a
+//!   [`ParquetAccessPlan`] on the data file, so deleted rows are skipped by the Parquet
+//!   reader and never decoded; whole row groups with every row deleted are not read.
+//! * Equality deletes are a hash anti-filter, [`DeleteFilterExec`], over the scan: a row
+//!   of a data file with sequence number `s` in partition `p` is removed when its key is
+//!   in a delete file of `p` (or of an unpartitioned spec) with a sequence number above
+//!   `s`. Each key keeps only the highest such sequence number, so the filter is one
+//!   hash probe per key group and scope, however many delete files there are.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{AsArray, BooleanBuilder, RecordBatch};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err};
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::StreamExt;
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+use roaring::RoaringTreemap;
+
+use super::loader::KeyColumns;
+
+/// The access plan that reads every row of a file except `deleted`, given the row counts
+/// of its row groups. `None`: nothing in the file is deleted.
+pub fn access_plan(row_group_rows: &[i64], deleted: &RoaringTreemap) -> Option<ParquetAccessPlan> {
+    let mut plan = ParquetAccessPlan::new_all(row_group_rows.len());
+    let mut positions = deleted.iter().peekable();
+    let mut start = 0u64;
+    let mut any = false;
+    for (rg, &rows) in row_group_rows.iter().enumerate() {
+        let rows = rows.max(0) as u64;
+        let end = start + rows;
+        let mut selectors: Vec<RowSelector> = Vec::new();
+        let mut at = start;
+        let mut skipped = 0u64;
+        while let Some(&p) = positions.peek() {
+            if p >= end {
+                break;
+            }
+            positions.next();
+            if p < at {
+                continue;
+            }
+            if p > at {
+                selectors.push(RowSelector::select((p - at) as usize));
+            }
+            // Merge runs of deleted positions into one skip.
+            match selectors.last_mut() {
+                Some(s) if s.skip => s.row_count += 1,
+                _ => selectors.push(RowSelector::skip(1)),
+            }
+            skipped += 1;
+            at = p + 1;
+        }
+        if skipped > 0 {
+            any = true;
+            if skipped == rows {
+                plan.skip(rg);
+            } else {
+                if at < end {
+                    selectors.push(RowSelector::select((end - at) as usize));
+                }
+                plan.scan_selection(rg, RowSelection::from(selectors));
+            }
+        }
+        start = end;
+    }
+    any.then_some(plan)
+}
+
+/// The equality deletes of one key (set of field ids).
+pub struct KeyDeletes {
+    pub key: KeyColumns,
+    /// Highest delete sequence number per encoded key, per scope (`None`: global, from
+    /// an unpartitioned spec; `Some`: one spec id and partition tuple).
+    pub scopes: HashMap<Option<String>, HashMap<Box<[u8]>, i64>>,
+}
+
+/// What the filter knows of a data file.
+#[derive(Debug, Clone)]
+pub struct FileFacts {
+    pub sequence_number: i64,
+    /// `None` for files of an unpartitioned spec.
+    pub scope: Option<String>,
+}
+
+/// Everything a scan's delete filter shares across partitions.
+pub struct EqualityDeletes {
+    pub keys: Vec<KeyDeletes>,
+    /// By data file location, as the scan's file column carries it.
+    pub files: HashMap<String, FileFacts>,
+    /// Approximate bytes held.
+    pub bytes: usize,
+}
+
+/// Counts shown by `EXPLAIN ANALYZE` and the plan text.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteStats {
+    pub position_files: usize,
+    pub vector_files: usize,
+    pub equality_files: usize,
+    pub positions: u64,
+    pub equality_keys: usize,
+    pub memory_bytes: usize,
+    pub data_files_with_deletes: usize,
+}
+
+/// Applies equality deletes (when there are any) to the rows of a scan and reports the
+/// deletes applied by the scan beneath it. Columns of the input: the scan's, with the
+/// data file location at `file_column`.
+pub struct DeleteFilterExec {
+    input: Arc<dyn ExecutionPlan>,
+    table: String,
+    equality: Option<Arc<EqualityDeletes>>,
+    /// Input column of each key's fields, per key of `equality`.
+    key_columns: Vec<Vec<usize>>,
+    file_column: usize,
+    stats: DeleteStats,
+    metrics: ExecutionPlanMetricsSet,
+    reservation: Arc<Mutex<Option<MemoryReservation>>>,
+}
+
+impl fmt::Debug for DeleteFilterExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeleteFilterExec")
+            .field("table", &self.table)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl DeleteFilterExec {
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        table: String,
+        equality: Option<Arc<EqualityDeletes>>,
+        key_columns: Vec<Vec<usize>>,
+        file_column: usize,
+        stats: DeleteStats,
+    ) -> Self {
+        Self {
+            input,
+            table,
+            equality,
+            key_columns,
+            file_column,
+            stats,
+            metrics: ExecutionPlanMetricsSet::new(),
+            reservation: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+impl DisplayAs for DeleteFilterExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let s = &self.stats;
+        write!(
+            f,
+            "IcebergDeleteFilter: table={}, data_files_with_deletes={}, position_delete_files={}, deletion_vectors={}, positions={}, equality_delete_files={}, equality_keys={}",
+            self.table,
+            s.data_files_with_deletes,
+            s.position_files,
+            s.vector_files,
+            s.positions,
+            s.equality_files,
+            s.equality_keys
+        )
+    }
+}
+
+impl ExecutionPlan for DeleteFilterExec {
+    fn name(&self) -> &'static str {
+        "IcebergDeleteFilter"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = children.try_into().map_err(|_| {
+            datafusion::error::DataFusionError::Internal("one child expected".into())
+        })?;
+        Ok(Arc::new(DeleteFilterExec {
+            input,
+            table: self.table.clone(),
+            equality: self.equality.clone(),
+            key_columns: self.key_columns.clone(),
+            file_column: self.file_column,
+            stats: self.stats.clone(),
+            metrics: ExecutionPlanMetricsSet::new(),
+            reservation: Arc::new(Mutex::new(None)),
+        }))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let s = &self.stats;
+        let gauge = |name: &'static str, v: usize| {
+            MetricBuilder::new(&self.metrics).global_gauge(name).set(v);
+        };
+        gauge(
+            "delete_files_loaded",
+            s.position_files + s.vector_files + s.equality_files,
+        );
+        gauge("deleted_positions", s.positions as usize);
+        gauge("equality_delete_keys", s.equality_keys);
+        gauge("delete_memory_bytes", s.memory_bytes);
+        {
+            // The loaded deletes count against the session's memory pool once per plan.
+            let mut held = self.reservation.lock().unwrap_or_else(|p| p.into_inner());
+            if held.is_none() && s.memory_bytes > 0 {
+                let r = MemoryConsumer::new(format!("floe deletes of {}", self.table))
+                    .register(context.memory_pool());
+                if let Err(e) = r.try_grow(s.memory_bytes) {
+                    return exec_err!(
+                        "the delete files of table '{}' need {} bytes of memory, more than the memory limit allows: {e}",
+                        self.table,
+                        s.memory_bytes
+                    );
+                }
+                *held = Some(r);
+            }
+        }
+        let removed = MetricBuilder::new(&self.metrics)
+            .counter("rows_removed_by_equality_deletes", partition);
+        let input = self.input.execute(partition, context)?;
+        let schema = input.schema();
+        let Some(eq) = self.equality.clone() else {
+            return Ok(input);
+        };
+        let key_columns = self.key_columns.clone();
+        let file_column = self.file_column;
+        let table = self.table.clone();
+        let converters = eq
+            .keys
+            .iter()
+            .map(|k| k.key.converter())
+            .collect::<Result<Vec<_>>>()?;
+        let stream = input.map(move |batch| {
+            let batch = batch?;
+            let kept = filter_batch(&batch, &eq, &key_columns, file_column, &converters, &table)?;
+            removed.add(batch.num_rows() - kept.num_rows());
+            Ok(kept)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
+
+fn filter_batch(
+    batch: &RecordBatch,
+    eq: &EqualityDeletes,
+    key_columns: &[Vec<usize>],
+    file_column: usize,
+    converters: &[datafusion::arrow::row::RowConverter],
+    table: &str,
+) -> Result<RecordBatch> {
+    if batch.num_rows() == 0 {
+        return Ok(batch.clone());
+    }
+    let files = cast(batch.column(file_column), &DataType::Utf8)?;
+    let files = files.as_string::<i32>();
+    let mut keep = vec![true; batch.num_rows()];
+    let mut any_removed = false;
+    for ((k, cols), converter) in eq.keys.iter().zip(key_columns).zip(converters) {
+        let arrays: Vec<_> = cols.iter().map(|&c| batch.column(c).clone()).collect();
+        let rows = converter.convert_columns(&arrays)?;
+        let global = k.scopes.get(&None);
+        let mut last: Option<(&str, Option<&FileFacts>)> = None;
+        for (i, row) in rows.iter().enumerate() {
+            if !keep[i] {
+                continue;
+            }
+            let path = files.value(i);
+            let facts = match last {
+                Some((p, f)) if p == path => f,
+                _ => {
+                    let f = eq.files.get(path);
+                    last = Some((path, f));
+                    f
+                }
+            };
+            let Some(facts) = facts else {
+                return exec_err!(
+                    "table '{table}': a row of data file '{path}' reached the delete filter, which was not planned for it"
+                );
+            };
+            let bytes = row.as_ref();
+            let hit = |m: Option<&HashMap<Box<[u8]>, i64>>| {
+                m.and_then(|m| m.get(bytes))
+                    .is_some_and(|&seq| seq > facts.sequence_number)
+            };
+            let scoped = facts
+                .scope
+                .as_ref()
+                .and_then(|s| k.scopes.get(&Some(s.clone())));
+            if hit(global) || hit(scoped) {
+                keep[i] = false;
+                any_removed = true;
+            }
+        }
+    }
+    if !any_removed {
+        return Ok(batch.clone());
+    }
+    let mut mask = BooleanBuilder::with_capacity(keep.len());
+    mask.append_slice(&keep);
+    Ok(filter_record_batch(batch, &mask.finish())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::datasource::physical_plan::parquet::RowGroupAccess;
+
+    fn plan(rows: &[i64], deleted: &[u64]) -> Option<Vec<RowGroupAccess>> {
+        access_plan(rows, &deleted.iter().copied().collect()).map(|p| p.into_inner())
+    }
+
+    #[test]
+    fn positions_become_row_selections_per_row_group() {
+        assert!(plan(&[10, 10], &[]).is_none());
+        // Positions past the file's end (dangling) select nothing away.
+        assert!(plan(&[10], &[10, 11]).is_none());
+        let p = plan(&[4, 4, 4], &[1, 2, 4, 5, 6, 7]).unwrap();
+        match &p[0] {
+            RowGroupAccess::Selection(s) => assert_eq!(
+                Vec::from(s.clone()),
+                vec![
+                    RowSelector::select(1),
+                    RowSelector::skip(2),
+                    RowSelector::select(1)
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(p[1], RowGroupAccess::Skip), "every row deleted");
+        assert!(matches!(p[2], RowGroupAccess::Scan), "nothing deleted");
+    }
+}

@@ -1,0 +1,272 @@
+//! Loading delete files: Parquet position deletes, Puffin deletion vectors and Parquet
+//! equality deletes. Each delete file a scan needs is read once, at planning, and the
+//! result is shared by every partition of the plan. A delete file that is missing,
+//! corrupt or not what its manifest says fails the scan with its name; it is never
+//! skipped, because skipping it would return deleted rows.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::{DataFusionError, Result};
+use floe_catalog::LiveFile;
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::{PARQUET_FIELD_ID_META_KEY, ProjectionMask};
+use roaring::RoaringTreemap;
+
+use super::index::path_key;
+
+/// Reserved field ids of position-delete files (Iceberg spec, "Position Delete Files").
+const FILE_PATH_ID: i32 = 2147483546;
+const POS_ID: i32 = 2147483545;
+/// The magic bytes that open a `deletion-vector-v1` blob, after its length.
+const DV_MAGIC: [u8; 4] = [0xD1, 0xD3, 0x39, 0x64];
+
+fn err(delete: &LiveFile, what: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Execution(format!(
+        "cannot apply delete file '{}': {what}",
+        delete.file.file_path()
+    ))
+}
+
+fn field_id(f: &Field) -> Option<i32> {
+    f.metadata().get(PARQUET_FIELD_ID_META_KEY)?.parse().ok()
+}
+
+/// The object store and path of a file location.
+pub fn store_for(
+    runtime: &datafusion::execution::runtime_env::RuntimeEnv,
+    location: &str,
+) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path)> {
+    let (url, path) = crate::scan::split_location(location)?;
+    Ok((runtime.object_store(&url)?, path))
+}
+
+/// Reads the top-level columns `pick` chooses from a Parquet delete file.
+async fn read_columns(
+    runtime: &datafusion::execution::runtime_env::RuntimeEnv,
+    delete: &LiveFile,
+    pick: impl FnOnce(&Schema) -> std::result::Result<Vec<usize>, String>,
+) -> Result<(Vec<RecordBatch>, Arc<Schema>)> {
+    let (store, path) = store_for(runtime, delete.file.file_path())?;
+    let reader = ParquetObjectReader::new(store, path);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| err(delete, e))?;
+    let columns = pick(builder.schema()).map_err(|e| err(delete, e))?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
+    let stream = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| err(delete, e))?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| err(delete, e))?;
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| Arc::new(Schema::empty()));
+    Ok((batches, schema))
+}
+
+fn find(schema: &Schema, id: i32, name: &str) -> Option<usize> {
+    schema
+        .fields()
+        .iter()
+        .position(|f| field_id(f) == Some(id))
+        .or_else(|| schema.fields().iter().position(|f| f.name() == name))
+}
+
+/// Adds the positions a Parquet position-delete file deletes from the data files in
+/// `wanted` (by [`path_key`]) to `out`. Rows with a NULL path or position delete nothing.
+pub async fn load_positions(
+    runtime: &datafusion::execution::runtime_env::RuntimeEnv,
+    delete: &LiveFile,
+    wanted: &HashSet<String>,
+    out: &mut HashMap<String, RoaringTreemap>,
+) -> Result<u64> {
+    let (batches, _) = read_columns(runtime, delete, |schema| {
+        let path = find(schema, FILE_PATH_ID, "file_path")
+            .ok_or("it has no file_path column (field id 2147483546)")?;
+        let pos =
+            find(schema, POS_ID, "pos").ok_or("it has no pos column (field id 2147483545)")?;
+        let mut cols = vec![path, pos];
+        cols.sort_unstable();
+        Ok(cols)
+    })
+    .await?;
+    let mut count = 0u64;
+    for batch in batches {
+        let schema = batch.schema();
+        let path_col = find(&schema, FILE_PATH_ID, "file_path")
+            .ok_or_else(|| err(delete, "file_path column lost"))?;
+        let pos_col = find(&schema, POS_ID, "pos").ok_or_else(|| err(delete, "pos column lost"))?;
+        let paths = cast(batch.column(path_col), &DataType::Utf8).map_err(|e| err(delete, e))?;
+        let paths = paths.as_string::<i32>();
+        let positions =
+            cast(batch.column(pos_col), &DataType::Int64).map_err(|e| err(delete, e))?;
+        let positions = positions.as_primitive::<Int64Type>();
+        let mut last: Option<(&str, Option<String>)> = None;
+        for i in 0..batch.num_rows() {
+            if paths.is_null(i) || positions.is_null(i) {
+                continue;
+            }
+            let raw = paths.value(i);
+            let key = match &last {
+                Some((r, k)) if *r == raw => k.clone(),
+                _ => {
+                    let k = path_key(raw);
+                    let k = wanted.contains(&k).then_some(k);
+                    last = Some((raw, k.clone()));
+                    k
+                }
+            };
+            let Some(key) = key else { continue };
+            let pos = positions.value(i);
+            if pos < 0 {
+                return Err(err(delete, format!("negative position {pos}")));
+            }
+            out.entry(key).or_default().insert(pos as u64);
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// Decodes a `deletion-vector-v1` blob: big-endian length, magic, a portable 64-bit
+/// roaring bitmap, big-endian CRC-32 of magic and bitmap.
+pub fn decode_vector(blob: &[u8]) -> std::result::Result<RoaringTreemap, String> {
+    if blob.len() < 12 {
+        return Err(format!(
+            "deletion vector blob of {} bytes is too short",
+            blob.len()
+        ));
+    }
+    let len = u32::from_be_bytes(blob[0..4].try_into().expect("4 bytes")) as usize;
+    if blob[4..8] != DV_MAGIC {
+        return Err("deletion vector blob lacks the deletion-vector-v1 magic bytes".into());
+    }
+    if len < 4 || 4 + len + 4 > blob.len() {
+        return Err(format!(
+            "deletion vector length {len} does not fit its {}-byte blob",
+            blob.len()
+        ));
+    }
+    let body = &blob[4..4 + len];
+    let crc = u32::from_be_bytes(blob[4 + len..8 + len].try_into().expect("4 bytes"));
+    if crc32fast::hash(body) != crc {
+        return Err("deletion vector checksum does not match (corrupt file)".into());
+    }
+    RoaringTreemap::deserialize_from(&body[4..])
+        .map_err(|e| format!("deletion vector bitmap is corrupt: {e}"))
+}
+
+/// Reads the deletion vector blob a Puffin delete file entry points at.
+pub async fn load_vector(
+    runtime: &datafusion::execution::runtime_env::RuntimeEnv,
+    delete: &LiveFile,
+) -> Result<RoaringTreemap> {
+    let f = &delete.file;
+    let (Some(offset), Some(size)) = (f.content_offset(), f.content_size_in_bytes()) else {
+        return Err(err(
+            delete,
+            "the deletion vector has no content_offset/content_size_in_bytes",
+        ));
+    };
+    if offset < 0 || size < 12 {
+        return Err(err(delete, format!("bad blob range {offset}+{size}")));
+    }
+    let (store, path) = store_for(runtime, f.file_path())?;
+    let bytes = store
+        .get_range(&path, offset as u64..(offset + size) as u64)
+        .await
+        .map_err(|e| err(delete, e))?;
+    decode_vector(&bytes).map_err(|e| err(delete, e))
+}
+
+/// One equality-delete key: the columns (by field id) a set of delete files compares.
+pub struct KeyColumns {
+    /// Sorted field ids.
+    pub field_ids: Vec<i32>,
+    /// The table's name and type of each field at the version read (values are cast
+    /// to it, so promoted types compare equal).
+    pub fields: Vec<(String, DataType)>,
+}
+
+impl KeyColumns {
+    pub fn converter(&self) -> Result<RowConverter> {
+        Ok(RowConverter::new(
+            self.fields
+                .iter()
+                .map(|(_, t)| SortField::new(t.clone()))
+                .collect(),
+        )?)
+    }
+}
+
+/// Reads an equality-delete file's key columns, cast to the table's types, as encoded
+/// rows (NULL encodes equal to NULL, as the spec requires).
+pub async fn load_equality(
+    runtime: &datafusion::execution::runtime_env::RuntimeEnv,
+    delete: &LiveFile,
+    key: &KeyColumns,
+) -> Result<Vec<Box<[u8]>>> {
+    let (batches, _) = read_columns(runtime, delete, |schema| {
+        let mut cols = Vec::new();
+        for (id, (name, _)) in key.field_ids.iter().zip(&key.fields) {
+            let i = find(schema, *id, name)
+                .ok_or_else(|| format!("it has no column for equality field id {id} ({name})"))?;
+            cols.push(i);
+        }
+        cols.sort_unstable();
+        cols.dedup();
+        Ok(cols)
+    })
+    .await?;
+    let converter = key.converter()?;
+    let mut out = Vec::new();
+    for batch in batches {
+        let schema = batch.schema();
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(key.fields.len());
+        for (id, (name, t)) in key.field_ids.iter().zip(&key.fields) {
+            let i = find(&schema, *id, name)
+                .ok_or_else(|| err(delete, format!("equality column {name} lost")))?;
+            arrays.push(cast(batch.column(i), t).map_err(|e| err(delete, e))?);
+        }
+        let rows = converter.convert_columns(&arrays)?;
+        out.extend(rows.iter().map(|r| r.as_ref().to_vec().into_boxed_slice()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(bitmap: &RoaringTreemap) -> Vec<u8> {
+        let mut body = DV_MAGIC.to_vec();
+        bitmap.serialize_into(&mut body).unwrap();
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn deletion_vectors_decode_and_corruption_is_caught() {
+        let bitmap: RoaringTreemap = [0u64, 2, 4, 1 << 33].into_iter().collect();
+        let good = blob(&bitmap);
+        assert_eq!(decode_vector(&good).unwrap(), bitmap);
+        let mut flipped = good.clone();
+        let n = flipped.len();
+        flipped[n - 6] ^= 0xff;
+        assert!(decode_vector(&flipped).unwrap_err().contains("checksum"));
+        let mut no_magic = good.clone();
+        no_magic[4] = 0;
+        assert!(decode_vector(&no_magic).unwrap_err().contains("magic"));
+        assert!(decode_vector(&good[..10]).unwrap_err().contains("short"));
+    }
+}
