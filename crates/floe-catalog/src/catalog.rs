@@ -519,12 +519,12 @@ impl RedbCatalog {
             }
             return self.build_table(ident, location, t.metadata_ref());
         }
-        let metadata = TableMetadata::read_from(&self.inner.file_io, location)
+        let metadata = crate::manifest_read::read_metadata(&self.inner.file_io, location)
             .await
-            .map_err(|e| Error::BadMetadata {
+            .map_err(|detail| Error::BadMetadata {
                 table: table_display(ident),
                 location: location.to_string(),
-                detail: crate::error::iceberg_message(&e),
+                detail,
             })?;
         let table = self.build_table(ident, location, Arc::new(metadata))?;
         self.inner
@@ -874,12 +874,12 @@ impl RedbCatalog {
         if self.inner.store.mirror.tables.pin().contains_key(ident) {
             return Err(Error::TableExists(table_display(ident)));
         }
-        let metadata = TableMetadata::read_from(&self.inner.file_io, &metadata_location)
+        let metadata = crate::manifest_read::read_metadata(&self.inner.file_io, &metadata_location)
             .await
-            .map_err(|e| Error::BadMetadata {
+            .map_err(|detail| Error::BadMetadata {
                 table: table_display(ident),
                 location: metadata_location.clone(),
-                detail: crate::error::iceberg_message(&e),
+                detail,
             })?;
         let moves = vec![Move::Create {
             ident: ident.clone(),

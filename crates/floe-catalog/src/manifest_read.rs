@@ -119,7 +119,8 @@ pub(crate) fn parse_manifest(
                 file.partition_spec_id
             ))
         })?;
-    if !header.contains_key("schema") {
+    let injected_schema = !header.contains_key("schema");
+    if injected_schema {
         // The current schema holds every field a live spec can name (Iceberg never
         // reuses field ids), so it binds any of the table's specs.
         let schema = serde_json::to_vec(md.current_schema().as_ref())
@@ -150,10 +151,45 @@ pub(crate) fn parse_manifest(
     if !header.contains_key("content") && file.content == ManifestContentType::Deletes {
         header.insert("content".into(), b"deletes".to_vec());
     }
+    let unreadable = |e: iceberg::Error| {
+        bad(format!(
+            "cannot be read: {}",
+            crate::error::iceberg_message(&e)
+        ))
+    };
     let manifest = if header.len() == before {
-        Manifest::parse_avro(bytes)?
+        Manifest::parse_avro(bytes).map_err(unreadable)?
     } else {
-        Manifest::parse_avro(&with_header(bytes, &header, rest_at))?
+        match Manifest::parse_avro(&with_header(bytes, &header, rest_at)) {
+            Ok(m) => m,
+            // Writers without a header schema (Hive migrations) may key column bounds by
+            // ids that the table schema gives to nested fields; bounds are optional, so
+            // read again with the top-level primitive fields only, dropping those bounds.
+            Err(first) if !injected_schema => return Err(unreadable(first)),
+            Err(first) => {
+                let schema = md.current_schema();
+                let flat = iceberg::spec::Schema::builder()
+                    .with_schema_id(schema.schema_id())
+                    .with_fields(
+                        schema
+                            .as_struct()
+                            .fields()
+                            .iter()
+                            .filter(|f| f.field_type.is_primitive())
+                            .cloned(),
+                    )
+                    .build();
+                let Ok(flat) = flat else {
+                    return Err(unreadable(first));
+                };
+                let Ok(json) = serde_json::to_vec(&flat) else {
+                    return Err(unreadable(first));
+                };
+                header.insert("schema".into(), json);
+                Manifest::parse_avro(&with_header(bytes, &header, rest_at))
+                    .map_err(|_| unreadable(first))?
+            }
+        }
     };
     // Inheritance, as the spec states it (and iceberg-rust's `inherit_data`).
     let (entries, metadata) = manifest.into_parts();
@@ -176,6 +212,53 @@ pub(crate) fn parse_manifest(
         })
         .collect();
     Ok(Manifest::new(metadata, entries))
+}
+
+/// Reads a table metadata file as liberally as Iceberg Java: a v3 file without
+/// `next-row-id` (written before row lineage was final) reads with row ids starting at
+/// 0. When the file still cannot be read, the error names the feature floe lacks where
+/// it can tell (VARIANT columns, v1 snapshots listing manifests inline).
+pub(crate) async fn read_metadata(
+    io: &iceberg::io::FileIO,
+    location: &str,
+) -> std::result::Result<TableMetadata, String> {
+    let first = match TableMetadata::read_from(io, location).await {
+        Ok(md) => return Ok(md),
+        Err(e) => crate::error::iceberg_message(&e),
+    };
+    if location.ends_with(".gz.metadata.json") {
+        return Err(first);
+    }
+    let Ok(bytes) = async { io.new_input(location)?.read().await }.await else {
+        return Err(first);
+    };
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Err(first);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if text.contains("\"variant\"") {
+        return Err(
+            "it has a VARIANT column (Iceberg v3), a type floe cannot read yet".to_string(),
+        );
+    }
+    let version = json.get("format-version").and_then(|v| v.as_i64());
+    if let Some(snapshots) = json.get("snapshots").and_then(|s| s.as_array())
+        && snapshots
+            .iter()
+            .any(|s| s.get("manifests").is_some() && s.get("manifest-list").is_none())
+    {
+        return Err("its snapshots list their manifests inline (format v1 without manifest lists), which floe cannot read yet".to_string());
+    }
+    if version == Some(3)
+        && let Some(obj) = json.as_object_mut()
+        && !obj.contains_key("next-row-id")
+    {
+        obj.insert("next-row-id".into(), serde_json::Value::from(0));
+        if let Ok(md) = serde_json::from_value::<TableMetadata>(json) {
+            return Ok(md);
+        }
+    }
+    Err(first)
 }
 
 #[cfg(test)]

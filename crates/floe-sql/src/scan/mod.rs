@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue, plan_err};
 use datafusion::datasource::listing::PartitionedFile;
@@ -268,6 +269,16 @@ pub async fn plan_scan(
         if has_deletes {
             statistics = statistics.to_inexact();
         }
+        // Identity-partition columns hold the partition value in every row. Stated as
+        // exact statistics, DataFusion's Parquet opener reads them as that constant,
+        // which also supplies them where the writer left them out of the file (Hive-style
+        // migrated tables, DuckDB's fixtures).
+        for (i, value) in identity_constants(f, req.metadata, req.schema) {
+            let c = &mut statistics.column_statistics[i];
+            c.min_value = Precision::Exact(value.clone());
+            c.max_value = Precision::Exact(value);
+            c.null_count = Precision::Exact(0);
+        }
         // Other engines' files: the manifest's size is a claim (hand-edited tables carry
         // stale ones); a local file's real size costs one stat.
         let mut size = f.file.file_size_in_bytes();
@@ -433,6 +444,80 @@ pub async fn plan_scan(
     ))
 }
 
+/// The identity-partition columns of `f` with a non-NULL partition value: (column index
+/// in `schema`, value).
+fn identity_constants(
+    f: &LiveFile,
+    md: &iceberg::spec::TableMetadata,
+    schema: &SchemaRef,
+) -> Vec<(usize, ScalarValue)> {
+    let Some(spec) = md.partition_spec_by_id(f.spec_id) else {
+        return Vec::new();
+    };
+    let values = f.file.partition().fields();
+    let mut out = Vec::new();
+    for (k, pf) in spec.fields().iter().enumerate() {
+        if pf.transform != iceberg::spec::Transform::Identity {
+            continue;
+        }
+        let Some(Some(iceberg::spec::Literal::Primitive(lit))) = values.get(k) else {
+            continue;
+        };
+        let Some(i) = schema
+            .fields()
+            .iter()
+            .position(|c| field_id(c) == Some(pf.source_id))
+        else {
+            continue;
+        };
+        if let Some(v) = literal_to_scalar(lit, schema.field(i).data_type()) {
+            out.push((i, v));
+        }
+    }
+    out
+}
+
+/// A partition value as a scalar of the column's Arrow type (`None`: no exact match).
+fn literal_to_scalar(
+    lit: &iceberg::spec::PrimitiveLiteral,
+    target: &DataType,
+) -> Option<ScalarValue> {
+    use iceberg::spec::PrimitiveLiteral as L;
+    Some(match (lit, target) {
+        (L::Boolean(b), DataType::Boolean) => ScalarValue::Boolean(Some(*b)),
+        (L::Int(v), DataType::Int32) => ScalarValue::Int32(Some(*v)),
+        (L::Int(v), DataType::Int64) => ScalarValue::Int64(Some(i64::from(*v))),
+        (L::Int(v), DataType::Date32) => ScalarValue::Date32(Some(*v)),
+        (L::Long(v), DataType::Int64) => ScalarValue::Int64(Some(*v)),
+        (L::Long(v), DataType::Time64(u)) => ScalarValue::new_primitive::<
+            datafusion::arrow::datatypes::Time64MicrosecondType,
+        >(Some(*v), &DataType::Time64(*u))
+        .ok()?,
+        (L::Long(v), DataType::Timestamp(u, tz)) => match u {
+            datafusion::arrow::datatypes::TimeUnit::Microsecond => {
+                ScalarValue::TimestampMicrosecond(Some(*v), tz.clone())
+            }
+            datafusion::arrow::datatypes::TimeUnit::Nanosecond => {
+                ScalarValue::TimestampNanosecond(Some(*v), tz.clone())
+            }
+            _ => return None,
+        },
+        (L::Float(v), DataType::Float32) => ScalarValue::Float32(Some(v.0)),
+        (L::Float(v), DataType::Float64) => ScalarValue::Float64(Some(f64::from(v.0))),
+        (L::Double(v), DataType::Float64) => ScalarValue::Float64(Some(v.0)),
+        (L::String(v), DataType::Utf8) => ScalarValue::Utf8(Some(v.clone())),
+        (L::String(v), DataType::LargeUtf8) => ScalarValue::LargeUtf8(Some(v.clone())),
+        (L::String(v), DataType::Utf8View) => ScalarValue::Utf8View(Some(v.clone())),
+        (L::Binary(v), DataType::Binary) => ScalarValue::Binary(Some(v.clone())),
+        (L::Binary(v), DataType::LargeBinary) => ScalarValue::LargeBinary(Some(v.clone())),
+        (L::Binary(v), DataType::FixedSizeBinary(n)) if v.len() == *n as usize => {
+            ScalarValue::FixedSizeBinary(*n, Some(v.clone()))
+        }
+        (L::Int128(v), DataType::Decimal128(p, s)) => ScalarValue::Decimal128(Some(*v), *p, *s),
+        _ => return None,
+    })
+}
+
 /// Live files of a version, through the catalog's manifest cache.
 pub async fn snapshot_files(
     engine: &Engine,
@@ -451,5 +536,11 @@ pub async fn snapshot_files(
         .live_files(md, snapshot)
         .await
         .map(Some)
-        .map_err(to_df)
+        .map_err(|e| {
+            datafusion::error::DataFusionError::Plan(format!(
+                "table '{}': {}",
+                floe_catalog::ident::table_display(table.identifier()),
+                crate::error::display_error(&to_df(e))
+            ))
+        })
 }
