@@ -119,8 +119,9 @@ async fn count(s: &Session, sql: &str) -> Result<u64, String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn foreign_tables_read_as_their_writers_meant() {
+/// The relocated fixtures and a session on a fresh warehouse beside them; `None` (test
+/// skipped) outside CI when the fixtures or python3 with fastavro and pyarrow are missing.
+async fn relocated_session() -> Option<(tempfile::TempDir, PathBuf, Session)> {
     let root = fixtures();
     if !root.join("EXPECTED.tsv").exists() || !python_ready() {
         assert!(
@@ -128,7 +129,7 @@ async fn foreign_tables_read_as_their_writers_meant() {
             "CI needs ../shared/fixtures/foreign-iceberg and python3 with fastavro and pyarrow"
         );
         eprintln!("skipping: foreign fixtures or python3 (fastavro, pyarrow) not available");
-        return;
+        return None;
     }
     let dest = tempfile::tempdir().unwrap();
     let relocated = dest.path().join("fx");
@@ -142,21 +143,28 @@ async fn foreign_tables_read_as_their_writers_meant() {
         "relocate-all.sh failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let expected = parse_expected(&std::fs::read_to_string(root.join("EXPECTED.tsv")).unwrap());
-    assert!(
-        expected.len() >= 90,
-        "EXPECTED.tsv lists {}",
-        expected.len()
-    );
-
-    let wh = dest.path().join("wh");
-    let catalog = RedbCatalog::open(&wh).await.unwrap();
+    let catalog = RedbCatalog::open(dest.path().join("wh")).await.unwrap();
     catalog
         .create_ns(&NamespaceIdent::new("public".into()), HashMap::new())
         .await
         .unwrap();
     let engine = Engine::new(catalog, "floe").unwrap();
     let s = Session::new(engine, SessionOptions::default()).unwrap();
+    Some((dest, relocated, s))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_tables_read_as_their_writers_meant() {
+    let Some((_dir, relocated, s)) = relocated_session().await else {
+        return;
+    };
+    let root = fixtures();
+    let expected = parse_expected(&std::fs::read_to_string(root.join("EXPECTED.tsv")).unwrap());
+    assert!(
+        expected.len() >= 90,
+        "EXPECTED.tsv lists {}",
+        expected.len()
+    );
 
     let mut failures = Vec::new();
     let mut checks = 0;
@@ -279,33 +287,9 @@ async fn text(s: &Session, sql: &str) -> String {
 /// its own deletes. `EXPLAIN` shows the delete filter and `EXPLAIN ANALYZE` its counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_on_tables_with_foreign_deletes_keep_deleted_rows_deleted() {
-    let root = fixtures();
-    if !root.join("EXPECTED.tsv").exists() || !python_ready() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs the foreign fixtures"
-        );
-        eprintln!("skipping: foreign fixtures or python3 (fastavro, pyarrow) not available");
+    let Some((_dir, relocated, s)) = relocated_session().await else {
         return;
-    }
-    let dest = tempfile::tempdir().unwrap();
-    let relocated = dest.path().join("fx");
-    let out = Command::new("bash")
-        .arg(root.join("relocate-all.sh"))
-        .arg(&relocated)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let catalog = RedbCatalog::open(dest.path().join("wh")).await.unwrap();
-    catalog
-        .create_ns(&NamespaceIdent::new("public".into()), HashMap::new())
-        .await
-        .unwrap();
-    let s = Session::new(
-        Engine::new(catalog, "floe").unwrap(),
-        SessionOptions::default(),
-    )
-    .unwrap();
+    };
     let ice = relocated.join("impala/testdata/data/iceberg_test/hadoop_catalog/ice");
     for (table, metadata, metric) in [
         (
