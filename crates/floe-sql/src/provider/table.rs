@@ -263,6 +263,7 @@ impl TableProvider for FloeTable {
             ScanRequest {
                 table: &name,
                 schema: &self.schema,
+                iceberg_schema: &self.iceberg_schema,
                 files,
                 with_file_column: self.with_file_column,
                 only_files: self.only_files.as_deref(),

@@ -77,8 +77,90 @@ fn field_id(f: &Field) -> Option<i32> {
 /// Maps table columns to file columns by Iceberg field id, then lets DataFusion's default
 /// adapter insert casts (promoted types) and NULLs (columns added after the file was
 /// written). Files without field ids (written by engines that omit them) match by name.
+/// A column missing from a file reads as its v3 `initial-default` when it has one; a
+/// default floe cannot supply (a nested field's) fails the scan rather than read NULL.
 #[derive(Debug, Default)]
-pub struct FieldIdAdapterFactory;
+pub struct FieldIdAdapterFactory {
+    /// For error messages.
+    table: String,
+    /// Top-level field id → its initial default (`Err`: one floe cannot express).
+    defaults: HashMap<i32, std::result::Result<ScalarValue, String>>,
+    /// Top-level field id → nested field ids that have an initial default.
+    nested_defaults: HashMap<i32, Vec<(i32, String)>>,
+}
+
+impl FieldIdAdapterFactory {
+    /// The adapter for reading `schema` (the Iceberg schema of the version read).
+    pub fn for_schema(table: &str, schema: &iceberg::spec::Schema, arrow: &SchemaRef) -> Self {
+        let mut out = Self {
+            table: table.to_string(),
+            ..Self::default()
+        };
+        for f in schema.as_struct().fields() {
+            if let Some(default) = &f.initial_default {
+                let target = arrow
+                    .fields()
+                    .iter()
+                    .find(|a| field_id(a) == Some(f.id))
+                    .map(|a| a.data_type().clone());
+                let value = match (default, target) {
+                    (iceberg::spec::Literal::Primitive(lit), Some(t)) => literal_to_scalar(lit, &t)
+                        .ok_or_else(|| {
+                            format!(
+                                "column '{}' has an initial default of a type floe cannot supply",
+                                f.name
+                            )
+                        }),
+                    _ => Err(format!(
+                        "column '{}' has a nested initial default, which floe cannot supply yet",
+                        f.name
+                    )),
+                };
+                out.defaults.insert(f.id, value);
+            }
+            if !f.field_type.is_primitive() {
+                let mut nested = Vec::new();
+                collect_nested_defaults(&f.field_type, &f.name, &mut nested);
+                if !nested.is_empty() {
+                    out.nested_defaults.insert(f.id, nested);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn collect_nested_defaults(t: &iceberg::spec::Type, path: &str, out: &mut Vec<(i32, String)>) {
+    use iceberg::spec::Type;
+    let children: Vec<&iceberg::spec::NestedFieldRef> = match t {
+        Type::Struct(s) => s.fields().iter().collect(),
+        Type::List(l) => vec![&l.element_field],
+        Type::Map(m) => vec![&m.key_field, &m.value_field],
+        Type::Primitive(_) => return,
+    };
+    for c in children {
+        let name = format!("{path}.{}", c.name);
+        if c.initial_default.is_some() {
+            out.push((c.id, name.clone()));
+        }
+        collect_nested_defaults(&c.field_type, &name, out);
+    }
+}
+
+fn nested_ids(dt: &DataType, out: &mut HashSet<i32>) {
+    let mut visit = |f: &Field| {
+        if let Some(id) = field_id(f) {
+            out.insert(id);
+        }
+        nested_ids(f.data_type(), out);
+    };
+    match dt {
+        DataType::Struct(fields) => fields.iter().for_each(|f| visit(f)),
+        DataType::List(f) | DataType::LargeList(f) | DataType::Map(f, _) => visit(f),
+        DataType::FixedSizeList(f, _) => visit(f),
+        _ => {}
+    }
+}
 
 impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
     fn create(
@@ -92,9 +174,11 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
             .filter_map(|f| field_id(f).map(|id| (id, f.name().clone())))
             .collect();
         let mut rename = HashMap::new();
+        let mut literals = HashMap::new();
         let mut fields = Vec::with_capacity(logical.fields().len());
         for f in logical.fields() {
-            let (target, nullable) = match (by_id.is_empty(), field_id(f)) {
+            let id = field_id(f);
+            let (target, nullable) = match (by_id.is_empty(), id) {
                 (false, Some(id)) => match by_id.get(&id) {
                     Some(name) => (name.clone(), f.is_nullable()),
                     // Not in this file: it reads as NULL.
@@ -102,6 +186,29 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                 },
                 _ => (f.name().clone(), f.is_nullable()),
             };
+            let missing = physical.field_with_name(&target).is_err();
+            if let Some(id) = id {
+                if missing && let Some(default) = self.defaults.get(&id) {
+                    match default {
+                        Ok(v) => {
+                            literals.insert(f.name().clone(), v.clone());
+                        }
+                        Err(e) => return plan_err!("table '{}': {e}", self.table),
+                    }
+                }
+                if !missing && let Some(nested) = self.nested_defaults.get(&id) {
+                    let mut present = HashSet::new();
+                    if let Ok(pf) = physical.field_with_name(&target) {
+                        nested_ids(pf.data_type(), &mut present);
+                    }
+                    if let Some((_, name)) = nested.iter().find(|(nid, _)| !present.contains(nid)) {
+                        return plan_err!(
+                            "table '{}': field '{name}' has an initial default and is missing from a data file; floe cannot supply nested defaults yet",
+                            self.table
+                        );
+                    }
+                }
+            }
             if &target != f.name() {
                 rename.insert(f.name().clone(), target.clone());
             }
@@ -113,6 +220,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         ));
         Ok(Arc::new(FieldIdAdapter {
             rename,
+            literals,
             inner: DefaultPhysicalExprAdapter::new(renamed, physical),
         }))
     }
@@ -121,11 +229,29 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
 #[derive(Debug)]
 struct FieldIdAdapter {
     rename: HashMap<String, String>,
+    /// Columns missing from the file that read as their initial default.
+    literals: HashMap<String, ScalarValue>,
     inner: DefaultPhysicalExprAdapter,
 }
 
 impl PhysicalExprAdapter for FieldIdAdapter {
     fn rewrite(&self, expr: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
+        let expr = if self.literals.is_empty() {
+            expr
+        } else {
+            expr.transform(|e| {
+                if let Some(c) = e.as_any().downcast_ref::<PhysicalColumn>()
+                    && let Some(v) = self.literals.get(c.name())
+                {
+                    let lit: Arc<dyn PhysicalExpr> = Arc::new(
+                        datafusion::physical_expr::expressions::Literal::new(v.clone()),
+                    );
+                    return Ok(Transformed::yes(lit));
+                }
+                Ok(Transformed::no(e))
+            })
+            .data()?
+        };
         let expr = if self.rename.is_empty() {
             expr
         } else {
@@ -151,6 +277,8 @@ pub struct ScanRequest<'a> {
     pub table: &'a str,
     /// The table's Arrow schema for this version (fields carry field ids).
     pub schema: &'a SchemaRef,
+    /// The same schema as Iceberg states it (initial defaults).
+    pub iceberg_schema: &'a iceberg::spec::Schema,
     /// Live data and delete files of the snapshot (`None`: the table has no snapshot yet).
     pub files: Option<(Vec<LiveFile>, Vec<LiveFile>)>,
     /// The table metadata the snapshot belongs to (partition specs for delete scoping).
@@ -408,7 +536,11 @@ pub async fn plan_scan(
         .with_statistics(statistics)
         .with_projection_indices(Some(scan_columns.clone()))?
         .with_limit(if equality.is_some() { None } else { limit })
-        .with_expr_adapter(Some(Arc::new(FieldIdAdapterFactory)))
+        .with_expr_adapter(Some(Arc::new(FieldIdAdapterFactory::for_schema(
+            req.table,
+            req.iceberg_schema,
+            req.schema,
+        ))))
         .build();
     let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
     let Some(planned) = planned else {
@@ -514,6 +646,9 @@ fn literal_to_scalar(
             ScalarValue::FixedSizeBinary(*n, Some(v.clone()))
         }
         (L::Int128(v), DataType::Decimal128(p, s)) => ScalarValue::Decimal128(Some(*v), *p, *s),
+        (L::UInt128(v), DataType::FixedSizeBinary(16)) => {
+            ScalarValue::FixedSizeBinary(16, Some(v.to_be_bytes().to_vec()))
+        }
         _ => return None,
     })
 }
