@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod crash;
+pub mod deletes;
 pub mod ingest;
 pub mod report;
 pub mod scan;

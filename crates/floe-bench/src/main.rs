@@ -11,6 +11,9 @@ enum Suite {
     Catalog,
     /// Crash campaign: a child floe shell SIGKILLed at random moments (500 kills; 60 with --quick).
     Crash,
+    /// Scans of a table with 10% of its rows deleted by position deletes, deletion vectors
+    /// and equality deletes, against the same rows without deletes and DuckDB's iceberg_scan.
+    Deletes,
     /// INSERT INTO ... SELECT of generated rows against DataFusion's COPY TO Parquet.
     Ingest,
     /// The 22 TPC-H queries (scale factor 1; 0.1 with --quick) on floe against plain
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string()),
             Suite::Crash => floe_bench::crash::run(args.quick, args.kills).await,
+            Suite::Deletes => floe_bench::deletes::run(args.quick).await,
             Suite::Ingest => floe_bench::ingest::run(args.quick)
                 .await
                 .map_err(|e| floe::display_error(&e)),

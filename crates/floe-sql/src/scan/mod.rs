@@ -87,13 +87,47 @@ pub struct FieldIdAdapterFactory {
     defaults: HashMap<i32, std::result::Result<ScalarValue, String>>,
     /// Top-level field id → nested field ids that have an initial default.
     nested_defaults: HashMap<i32, Vec<(i32, String)>>,
+    /// The table's `schema.name-mapping.default`, top level: file column name → field
+    /// id. Files without field ids (tables migrated from Hive) are read through it; a
+    /// table column no file column maps to reads as NULL (or its default), as in Iceberg
+    /// Java.
+    name_mapping: Option<HashMap<String, i32>>,
+}
+
+/// Top-level names of a `schema.name-mapping.default` JSON value (`None`: absent or not
+/// a mapping).
+pub fn parse_name_mapping(json: &str) -> Option<HashMap<String, i32>> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let mut out = HashMap::new();
+    for entry in value.as_array()? {
+        let Some(id) = entry.get("field-id").and_then(|v| v.as_i64()) else {
+            continue;
+        };
+        for name in entry
+            .get("names")
+            .and_then(|n| n.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(name) = name.as_str() {
+                out.insert(name.to_string(), id as i32);
+            }
+        }
+    }
+    Some(out)
 }
 
 impl FieldIdAdapterFactory {
     /// The adapter for reading `schema` (the Iceberg schema of the version read).
-    pub fn for_schema(table: &str, schema: &iceberg::spec::Schema, arrow: &SchemaRef) -> Self {
+    pub fn for_schema(
+        table: &str,
+        schema: &iceberg::spec::Schema,
+        arrow: &SchemaRef,
+        name_mapping: Option<&str>,
+    ) -> Self {
         let mut out = Self {
             table: table.to_string(),
+            name_mapping: name_mapping.and_then(parse_name_mapping),
             ..Self::default()
         };
         for f in schema.as_struct().fields() {
@@ -168,17 +202,44 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         logical: SchemaRef,
         physical: SchemaRef,
     ) -> Result<Arc<dyn PhysicalExprAdapter>> {
-        let by_id: HashMap<i32, String> = physical
+        let mut by_id: HashMap<i32, String> = physical
             .fields()
             .iter()
             .filter_map(|f| field_id(f).map(|id| (id, f.name().clone())))
             .collect();
+        let mut mapped = false;
+        if by_id.is_empty()
+            && let Some(mapping) = &self.name_mapping
+        {
+            // A mapped id the version's schema does not have at the top level is an
+            // inconsistent mapping (Hive migrations produce them); such a column is
+            // matched by name, as Impala does. An unmapped column matches nothing.
+            let logical_ids: HashMap<i32, &String> = logical
+                .fields()
+                .iter()
+                .filter_map(|f| field_id(f).map(|id| (id, f.name())))
+                .collect();
+            for f in physical.fields() {
+                let Some(id) = mapping.get(f.name()) else {
+                    continue;
+                };
+                if logical_ids.contains_key(id) {
+                    by_id.insert(*id, f.name().clone());
+                } else if let Some(l) = logical.fields().iter().find(|l| l.name() == f.name())
+                    && let Some(lid) = field_id(l)
+                {
+                    by_id.entry(lid).or_insert_with(|| f.name().clone());
+                }
+            }
+            mapped = true;
+        }
         let mut rename = HashMap::new();
         let mut literals = HashMap::new();
+        let mut refused = HashMap::new();
         let mut fields = Vec::with_capacity(logical.fields().len());
         for f in logical.fields() {
             let id = field_id(f);
-            let (target, nullable) = match (by_id.is_empty(), id) {
+            let (target, nullable) = match (by_id.is_empty() && !mapped, id) {
                 (false, Some(id)) => match by_id.get(&id) {
                     Some(name) => (name.clone(), f.is_nullable()),
                     // Not in this file: it reads as NULL.
@@ -195,6 +256,18 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                         }
                         Err(e) => return plan_err!("table '{}': {e}", self.table),
                     }
+                } else if missing && !f.is_nullable() {
+                    // A required column cannot read as NULL (queries are simplified on
+                    // that promise); Iceberg Java refuses such a file too. Only a read
+                    // of the column fails (see `FieldIdAdapter::rewrite`).
+                    refused.insert(
+                        f.name().clone(),
+                        format!(
+                            "table '{}': required column '{}' (field id {id}) is missing from a data file and has no default",
+                            self.table,
+                            f.name()
+                        ),
+                    );
                 }
                 if !missing && let Some(nested) = self.nested_defaults.get(&id) {
                     let mut present = HashSet::new();
@@ -221,6 +294,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         Ok(Arc::new(FieldIdAdapter {
             rename,
             literals,
+            refused,
             inner: DefaultPhysicalExprAdapter::new(renamed, physical),
         }))
     }
@@ -231,11 +305,28 @@ struct FieldIdAdapter {
     rename: HashMap<String, String>,
     /// Columns missing from the file that read as their initial default.
     literals: HashMap<String, ScalarValue>,
+    /// Columns this file cannot supply, with the error a read of them gives.
+    refused: HashMap<String, String>,
     inner: DefaultPhysicalExprAdapter,
 }
 
 impl PhysicalExprAdapter for FieldIdAdapter {
     fn rewrite(&self, expr: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
+        if !self.refused.is_empty() {
+            let mut refusal = None;
+            expr.apply(|e| {
+                if let Some(c) = e.as_any().downcast_ref::<PhysicalColumn>()
+                    && let Some(msg) = self.refused.get(c.name())
+                {
+                    refusal = Some(msg.clone());
+                    return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+                }
+                Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+            })?;
+            if let Some(msg) = refusal {
+                return plan_err!("{msg}");
+            }
+        }
         let expr = if self.literals.is_empty() {
             expr
         } else {
@@ -540,6 +631,10 @@ pub async fn plan_scan(
             req.table,
             req.iceberg_schema,
             req.schema,
+            req.metadata
+                .properties()
+                .get("schema.name-mapping.default")
+                .map(String::as_str),
         ))))
         .build();
     let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
