@@ -280,9 +280,13 @@ async fn best_of(floe: &Floe, sql: &str, runs: usize) -> Result<(f64, String), B
     Ok((best, answer))
 }
 
-/// DuckDB's best time for each (metadata file) over `runs` runs, in one python process;
-/// `None` when python3 lacks duckdb or its iceberg extension.
-fn duckdb_times(metadata: &[String], runs: usize) -> Result<Option<Vec<(f64, i64)>>, String> {
+/// How long DuckDB may take for one table's runs before it counts as not finishing.
+const DUCKDB_LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// DuckDB's best time over `runs` runs and the row count it returned, for one table
+/// (its metadata file), in its own python process. `Ok(None)`: python3 lacks duckdb or
+/// its extensions; `Err`: DuckDB failed or did not finish within [`DUCKDB_LIMIT`].
+fn duckdb_time(metadata: &str, runs: usize) -> Result<Option<(f64, i64)>, String> {
     let script = r#"
 import sys, time, glob, os, json, duckdb, duckdb_ext
 base = os.path.join(list(duckdb_ext.__path__)[0], 'extensions')
@@ -290,21 +294,19 @@ def ext(name):
     hits = glob.glob(os.path.join(base, '*', '*', name + '.duckdb_extension'))
     if not hits: raise SystemExit('no ' + name + ' extension under ' + base)
     return hits[0]
-con = duckdb.connect(config={'allow_unsigned_extensions': 'true', 'threads': 2, 'enable_progress_bar': 'false'})
+con = duckdb.connect(config={'allow_unsigned_extensions': 'true', 'threads': 2})
+con.execute('SET enable_progress_bar = false')
 con.execute(f"LOAD '{ext('avro')}'")
 con.execute(f"LOAD '{ext('iceberg')}'")
-runs = int(sys.argv[1])
-out = []
-for m in sys.argv[2:]:
-    best = None; rows = None
-    for _ in range(runs):
-        t = time.perf_counter()
-        r = con.execute(f"SELECT count(*), sum(id), sum(k), max(s), sum(r) FROM iceberg_scan('{m}')").fetchone()
-        e = time.perf_counter() - t
-        best = e if best is None else min(best, e)
-        rows = r[0]
-    out.append([best, rows])
-print(json.dumps(out))
+runs = int(sys.argv[1]); m = sys.argv[2]
+best = None; rows = None
+for _ in range(runs):
+    t = time.perf_counter()
+    r = con.execute(f"SELECT count(*), sum(id), sum(k), max(s), sum(r) FROM iceberg_scan('{m}')").fetchone()
+    e = time.perf_counter() - t
+    best = e if best is None else min(best, e)
+    rows = r[0]
+print(json.dumps([best, rows]))
 "#;
     let ready = Command::new("python3")
         .args(["-c", "import duckdb, duckdb_ext"])
@@ -313,23 +315,39 @@ print(json.dumps(out))
     if !ready {
         return Ok(None);
     }
-    let out = Command::new("python3")
+    let mut child = Command::new("python3")
         .arg("-c")
         .arg(script)
         .arg(runs.to_string())
-        .args(metadata)
-        .output()
+        .arg(metadata)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(_) => break,
+            None if start.elapsed() > DUCKDB_LIMIT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "did not finish {runs} runs in {} s",
+                    DUCKDB_LIMIT.as_secs()
+                ));
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!(
-            "duckdb failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err.lines().last().unwrap_or("failed").to_string());
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();
-    let parsed: Vec<(f64, i64)> =
-        serde_json::from_str(last).map_err(|e| format!("duckdb output {last:?}: {e}"))?;
+    let parsed: (f64, i64) =
+        serde_json::from_str(last).map_err(|e| format!("output {last:?}: {e}"))?;
     Ok(Some(parsed))
 }
 
@@ -405,6 +423,9 @@ async fn run_inner(quick: bool) -> Result<Report, BoxError> {
             return Err(format!("{t}: expected {want} rows, got\n{answer}").into());
         }
         floe_times.insert(t, best);
+        report
+            .notes
+            .push(format!("floe {t}: {:.1} ms", best * 1000.0));
     }
     let metadata: Vec<String> = {
         let mut out = Vec::new();
@@ -414,14 +435,17 @@ async fn run_inner(quick: bool) -> Result<Report, BoxError> {
         }
         out
     };
-    let duck = match duckdb_times(&metadata, runs) {
-        Ok(d) => d,
-        Err(e) => {
-            report.notes.push(format!("DuckDB not measured: {e}"));
-            None
+    let mut duck: Vec<Option<(f64, i64)>> = Vec::new();
+    for (t, m) in tables.iter().zip(&metadata) {
+        match duckdb_time(m, runs) {
+            Ok(d) => duck.push(d),
+            Err(e) => {
+                report.notes.push(format!("DuckDB on {t}: {e}"));
+                duck.push(None);
+            }
         }
-    };
-    if duck.is_none() && !report.notes.iter().any(|n| n.starts_with("DuckDB")) {
+    }
+    if duck.iter().all(Option::is_none) && !report.notes.iter().any(|n| n.starts_with("DuckDB")) {
         report.notes.push(
             "DuckDB not measured: python3 lacks duckdb==1.4.4 with duckdb-ext-iceberg/duckdb-ext-avro"
                 .into(),
@@ -436,8 +460,7 @@ async fn run_inner(quick: bool) -> Result<Report, BoxError> {
             _ => "equality deletes",
         };
         let ms = floe_times[t] * 1000.0;
-        if let Some(d) = &duck {
-            let (secs, n) = d[i];
+        if let Some((secs, n)) = duck[i] {
             let want = expected[t];
             if n as u64 != want {
                 report.notes.push(format!(

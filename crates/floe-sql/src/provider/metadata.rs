@@ -458,6 +458,10 @@ async fn build_metadata_table(
                 partition: String,
                 records: i64,
                 size: i64,
+                equality_ids: Option<String>,
+                referenced: Option<String>,
+                offset: Option<i64>,
+                blob_size: Option<i64>,
             }
             let mut entries = Vec::new();
             for mf in &manifests {
@@ -483,6 +487,15 @@ async fn build_metadata_table(
                         partition,
                         records: f.record_count() as i64,
                         size: f.file_size_in_bytes() as i64,
+                        equality_ids: f.equality_ids().filter(|ids| !ids.is_empty()).map(|ids| {
+                            ids.iter()
+                                .map(|i| i.to_string())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        }),
+                        referenced: f.referenced_data_file(),
+                        offset: f.content_offset(),
+                        blob_size: f.content_size_in_bytes(),
                     });
                 }
             }
@@ -497,6 +510,10 @@ async fn build_metadata_table(
                         ("partition", DataType::Utf8, false),
                         ("record_count", DataType::Int64, false),
                         ("file_size_in_bytes", DataType::Int64, false),
+                        ("equality_ids", DataType::Utf8, true),
+                        ("referenced_data_file", DataType::Utf8, true),
+                        ("content_offset", DataType::Int64, true),
+                        ("content_size_in_bytes", DataType::Int64, true),
                     ],
                     vec![
                         Arc::new(Int32Array::from(
@@ -522,6 +539,24 @@ async fn build_metadata_table(
                         )),
                         Arc::new(Int64Array::from(
                             entries.iter().map(|e| e.size).collect::<Vec<_>>(),
+                        )),
+                        Arc::new(StringArray::from(
+                            entries
+                                .iter()
+                                .map(|e| e.equality_ids.clone())
+                                .collect::<Vec<_>>(),
+                        )),
+                        Arc::new(StringArray::from(
+                            entries
+                                .iter()
+                                .map(|e| e.referenced.clone())
+                                .collect::<Vec<_>>(),
+                        )),
+                        Arc::new(Int64Array::from(
+                            entries.iter().map(|e| e.offset).collect::<Vec<_>>(),
+                        )),
+                        Arc::new(Int64Array::from(
+                            entries.iter().map(|e| e.blob_size).collect::<Vec<_>>(),
                         )),
                     ],
                 );

@@ -78,12 +78,29 @@ pub fn access_plan(row_group_rows: &[i64], deleted: &RoaringTreemap) -> Option<P
     any.then_some(plan)
 }
 
+/// Highest delete sequence number per key of one scope.
+#[derive(Default)]
+pub struct ScopeKeys {
+    /// Row-encoded keys (any key but a single integer column).
+    pub encoded: hashbrown::HashMap<Box<[u8]>, i64>,
+    /// Single integer keys.
+    pub ints: hashbrown::HashMap<i64, i64>,
+    /// The NULL key of a single integer column.
+    pub null: Option<i64>,
+}
+
+impl ScopeKeys {
+    pub fn len(&self) -> usize {
+        self.encoded.len() + self.ints.len() + usize::from(self.null.is_some())
+    }
+}
+
 /// The equality deletes of one key (set of field ids).
 pub struct KeyDeletes {
     pub key: KeyColumns,
-    /// Highest delete sequence number per encoded key, per scope (`None`: global, from
-    /// an unpartitioned spec; `Some`: one spec id and partition tuple).
-    pub scopes: HashMap<Option<String>, HashMap<Box<[u8]>, i64>>,
+    /// Keys per scope (`None`: global, from an unpartitioned spec; `Some`: one spec id
+    /// and partition tuple).
+    pub scopes: HashMap<Option<String>, ScopeKeys>,
 }
 
 /// What the filter knows of a data file.
@@ -279,6 +296,39 @@ impl ExecutionPlan for DeleteFilterExec {
     }
 }
 
+/// The facts of the data file a batch came from. A scan batch never mixes files (each
+/// comes from one file's reader), which is checked on its first and last rows.
+fn batch_file<'a>(
+    batch: &RecordBatch,
+    eq: &'a EqualityDeletes,
+    file_column: usize,
+    table: &str,
+) -> Result<&'a FileFacts> {
+    let col = batch.column(file_column);
+    let at = |i: usize| datafusion::common::ScalarValue::try_from_array(col, i);
+    let first = at(0)?;
+    let last = at(batch.num_rows() - 1)?;
+    if first != last {
+        return exec_err!("table '{table}': a scan batch mixes rows of two data files");
+    }
+    let path = match &first {
+        datafusion::common::ScalarValue::Utf8(Some(p))
+        | datafusion::common::ScalarValue::LargeUtf8(Some(p))
+        | datafusion::common::ScalarValue::Utf8View(Some(p)) => p.clone(),
+        datafusion::common::ScalarValue::Dictionary(_, v) => match v.as_ref() {
+            datafusion::common::ScalarValue::Utf8(Some(p)) => p.clone(),
+            other => return exec_err!("table '{table}': unexpected file column value {other}"),
+        },
+        other => return exec_err!("table '{table}': unexpected file column value {other}"),
+    };
+    match eq.files.get(&path) {
+        Some(f) => Ok(f),
+        None => exec_err!(
+            "table '{table}': rows of data file '{path}' reached the delete filter, which was not planned for it"
+        ),
+    }
+}
+
 fn filter_batch(
     batch: &RecordBatch,
     eq: &EqualityDeletes,
@@ -290,45 +340,50 @@ fn filter_batch(
     if batch.num_rows() == 0 {
         return Ok(batch.clone());
     }
-    let files = cast(batch.column(file_column), &DataType::Utf8)?;
-    let files = files.as_string::<i32>();
+    let facts = batch_file(batch, eq, file_column, table)?;
+    let seq = facts.sequence_number;
     let mut keep = vec![true; batch.num_rows()];
     let mut any_removed = false;
     for ((k, cols), converter) in eq.keys.iter().zip(key_columns).zip(converters) {
-        let arrays: Vec<_> = cols.iter().map(|&c| batch.column(c).clone()).collect();
-        let rows = converter.convert_columns(&arrays)?;
-        let global = k.scopes.get(&None);
-        let mut last: Option<(&str, Option<&FileFacts>)> = None;
-        for (i, row) in rows.iter().enumerate() {
-            if !keep[i] {
-                continue;
-            }
-            let path = files.value(i);
-            let facts = match last {
-                Some((p, f)) if p == path => f,
-                _ => {
-                    let f = eq.files.get(path);
-                    last = Some((path, f));
-                    f
-                }
-            };
-            let Some(facts) = facts else {
-                return exec_err!(
-                    "table '{table}': a row of data file '{path}' reached the delete filter, which was not planned for it"
-                );
-            };
-            let bytes = row.as_ref();
-            let hit = |m: Option<&HashMap<Box<[u8]>, i64>>| {
-                m.and_then(|m| m.get(bytes))
-                    .is_some_and(|&seq| seq > facts.sequence_number)
-            };
-            let scoped = facts
+        // The scopes whose deletes can apply to this file: global and its partition's.
+        let scopes: Vec<&ScopeKeys> = [
+            k.scopes.get(&None),
+            facts
                 .scope
                 .as_ref()
-                .and_then(|s| k.scopes.get(&Some(s.clone())));
-            if hit(global) || hit(scoped) {
-                keep[i] = false;
-                any_removed = true;
+                .and_then(|s| k.scopes.get(&Some(s.clone()))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if scopes.is_empty() {
+            continue;
+        }
+        if k.key.is_int() {
+            let values = cast(batch.column(cols[0]), &DataType::Int64)?;
+            let values = values.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            for (i, v) in values.iter().enumerate() {
+                let hit = scopes.iter().any(|s| match v {
+                    Some(v) => s.ints.get(&v).is_some_and(|&d| d > seq),
+                    None => s.null.is_some_and(|d| d > seq),
+                });
+                if hit {
+                    keep[i] = false;
+                    any_removed = true;
+                }
+            }
+        } else {
+            let arrays: Vec<_> = cols.iter().map(|&c| batch.column(c).clone()).collect();
+            let rows = converter.convert_columns(&arrays)?;
+            for (i, row) in rows.iter().enumerate() {
+                let bytes = row.as_ref();
+                if scopes
+                    .iter()
+                    .any(|s| s.encoded.get(bytes).is_some_and(|&d| d > seq))
+                {
+                    keep[i] = false;
+                    any_removed = true;
+                }
             }
         }
     }

@@ -82,54 +82,100 @@ fn find(schema: &Schema, id: i32, name: &str) -> Option<usize> {
 
 /// Adds the positions a Parquet position-delete file deletes from the data files in
 /// `wanted` (by [`path_key`]) to `out`. Rows with a NULL path or position delete nothing.
+/// Paths are read dictionary-encoded, as writers store them, so each distinct path is
+/// matched once rather than once per row.
 pub async fn load_positions(
     runtime: &datafusion::execution::runtime_env::RuntimeEnv,
     delete: &LiveFile,
     wanted: &HashSet<String>,
     out: &mut HashMap<String, RoaringTreemap>,
 ) -> Result<u64> {
-    let (batches, _) = read_columns(runtime, delete, |schema| {
-        let path = find(schema, FILE_PATH_ID, "file_path")
-            .ok_or("it has no file_path column (field id 2147483546)")?;
-        let pos =
-            find(schema, POS_ID, "pos").ok_or("it has no pos column (field id 2147483545)")?;
-        let mut cols = vec![path, pos];
-        cols.sort_unstable();
-        Ok(cols)
-    })
-    .await?;
+    use datafusion::arrow::array::DictionaryArray;
+    use datafusion::arrow::datatypes::Int32Type;
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+
+    let (store, path) = store_for(runtime, delete.file.file_path())?;
+    let mut reader = ParquetObjectReader::new(store, path);
+    let plain = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
+        .await
+        .map_err(|e| err(delete, e))?;
+    let schema = plain.schema().clone();
+    let path_col = find(&schema, FILE_PATH_ID, "file_path")
+        .ok_or_else(|| err(delete, "it has no file_path column (field id 2147483546)"))?;
+    let pos_col = find(&schema, POS_ID, "pos")
+        .ok_or_else(|| err(delete, "it has no pos column (field id 2147483545)"))?;
+    let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let hinted = Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i == path_col && matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8) {
+                    Arc::new(f.as_ref().clone().with_data_type(dict.clone()))
+                } else {
+                    f.clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    );
+    let metadata = ArrowReaderMetadata::try_new(
+        plain.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(Arc::new(hinted)),
+    )
+    .or_else(|_| Ok::<_, parquet::errors::ParquetError>(plain.clone()))
+    .map_err(|e| err(delete, e))?;
+    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
+    let mut cols = vec![path_col, pos_col];
+    cols.sort_unstable();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
+    let stream = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| err(delete, e))?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| err(delete, e))?;
     let mut count = 0u64;
     for batch in batches {
         let schema = batch.schema();
-        let path_col = find(&schema, FILE_PATH_ID, "file_path")
+        let path_at = find(&schema, FILE_PATH_ID, "file_path")
             .ok_or_else(|| err(delete, "file_path column lost"))?;
-        let pos_col = find(&schema, POS_ID, "pos").ok_or_else(|| err(delete, "pos column lost"))?;
-        let paths = cast(batch.column(path_col), &DataType::Utf8).map_err(|e| err(delete, e))?;
-        let paths = paths.as_string::<i32>();
-        let positions =
-            cast(batch.column(pos_col), &DataType::Int64).map_err(|e| err(delete, e))?;
+        let pos_at = find(&schema, POS_ID, "pos").ok_or_else(|| err(delete, "pos column lost"))?;
+        let positions = cast(batch.column(pos_at), &DataType::Int64).map_err(|e| err(delete, e))?;
         let positions = positions.as_primitive::<Int64Type>();
-        let mut last: Option<(&str, Option<String>)> = None;
-        for i in 0..batch.num_rows() {
-            if paths.is_null(i) || positions.is_null(i) {
-                continue;
-            }
-            let raw = paths.value(i);
-            let key = match &last {
-                Some((r, k)) if *r == raw => k.clone(),
-                _ => {
-                    let k = path_key(raw);
-                    let k = wanted.contains(&k).then_some(k);
-                    last = Some((raw, k.clone()));
-                    k
+        let paths = cast(batch.column(path_at), &dict).map_err(|e| err(delete, e))?;
+        let paths: &DictionaryArray<Int32Type> = paths.as_dictionary();
+        let values = paths.values().as_string::<i32>();
+        let keys: Vec<Option<&String>> = (0..values.len())
+            .map(|i| {
+                if values.is_null(i) {
+                    return None;
                 }
+                let k = path_key(values.value(i));
+                wanted.get(&k)
+            })
+            .collect();
+        let mut current: Option<(i32, &mut RoaringTreemap)> = None;
+        for (i, key) in paths.keys().iter().enumerate() {
+            let (Some(key), false) = (key, positions.is_null(i)) else {
+                continue;
             };
-            let Some(key) = key else { continue };
+            let Some(target) = keys.get(key as usize).copied().flatten() else {
+                continue;
+            };
             let pos = positions.value(i);
             if pos < 0 {
                 return Err(err(delete, format!("negative position {pos}")));
             }
-            out.entry(key).or_default().insert(pos as u64);
+            let bitmap = match &mut current {
+                Some((k, b)) if *k == key => b,
+                _ => {
+                    let b = out.entry(target.clone()).or_default();
+                    current = Some((key, b));
+                    &mut current.as_mut().expect("just set").1
+                }
+            };
+            bitmap.insert(pos as u64);
             count += 1;
         }
     }
@@ -207,13 +253,27 @@ impl KeyColumns {
     }
 }
 
-/// Reads an equality-delete file's key columns, cast to the table's types, as encoded
-/// rows (NULL encodes equal to NULL, as the spec requires).
+impl KeyColumns {
+    /// Whether the key is one integer column, probed without row encoding.
+    pub fn is_int(&self) -> bool {
+        self.fields.len() == 1 && matches!(self.fields[0].1, DataType::Int32 | DataType::Int64)
+    }
+}
+
+/// An equality-delete file's keys.
+pub enum EqualityRows {
+    /// Single integer key (`None`: NULL).
+    Ints(Vec<Option<i64>>),
+    /// Any other key, row-encoded (NULL encodes equal to NULL, as the spec requires).
+    Encoded(Vec<Box<[u8]>>),
+}
+
+/// Reads an equality-delete file's key columns, cast to the table's types.
 pub async fn load_equality(
     runtime: &datafusion::execution::runtime_env::RuntimeEnv,
     delete: &LiveFile,
     key: &KeyColumns,
-) -> Result<Vec<Box<[u8]>>> {
+) -> Result<EqualityRows> {
     let (batches, _) = read_columns(runtime, delete, |schema| {
         let mut cols = Vec::new();
         for (id, (name, _)) in key.field_ids.iter().zip(&key.fields) {
@@ -227,7 +287,8 @@ pub async fn load_equality(
     })
     .await?;
     let converter = key.converter()?;
-    let mut out = Vec::new();
+    let mut ints = Vec::new();
+    let mut encoded = Vec::new();
     for batch in batches {
         let schema = batch.schema();
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(key.fields.len());
@@ -236,10 +297,19 @@ pub async fn load_equality(
                 .ok_or_else(|| err(delete, format!("equality column {name} lost")))?;
             arrays.push(cast(batch.column(i), t).map_err(|e| err(delete, e))?);
         }
-        let rows = converter.convert_columns(&arrays)?;
-        out.extend(rows.iter().map(|r| r.as_ref().to_vec().into_boxed_slice()));
+        if key.is_int() {
+            let values = cast(&arrays[0], &DataType::Int64).map_err(|e| err(delete, e))?;
+            ints.extend(values.as_primitive::<Int64Type>().iter());
+        } else {
+            let rows = converter.convert_columns(&arrays)?;
+            encoded.extend(rows.iter().map(|r| r.as_ref().to_vec().into_boxed_slice()));
+        }
     }
-    Ok(out)
+    Ok(if key.is_int() {
+        EqualityRows::Ints(ints)
+    } else {
+        EqualityRows::Encoded(encoded)
+    })
 }
 
 #[cfg(test)]

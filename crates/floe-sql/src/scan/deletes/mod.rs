@@ -178,25 +178,26 @@ pub async fn plan_deletes(
                 scopes: HashMap::new(),
             });
         }
-        let rows: Vec<(usize, Vec<Box<[u8]>>)> = futures::stream::iter(equality.iter().copied())
-            .map(|i| {
-                let groups = &groups;
-                let group_of = &group_of;
-                let index = &index;
-                async move {
-                    let DeleteKind::Equality(ids) = index.kind(i) else {
-                        unreachable!("only equality deletes are listed here")
-                    };
-                    let key = &groups[group_of[ids]].key;
-                    Ok::<_, datafusion::error::DataFusionError>((
-                        i,
-                        loader::load_equality(runtime, &deletes[i], key).await?,
-                    ))
-                }
-            })
-            .buffer_unordered(LOAD_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let rows: Vec<(usize, loader::EqualityRows)> =
+            futures::stream::iter(equality.iter().copied())
+                .map(|i| {
+                    let groups = &groups;
+                    let group_of = &group_of;
+                    let index = &index;
+                    async move {
+                        let DeleteKind::Equality(ids) = index.kind(i) else {
+                            unreachable!("only equality deletes are listed here")
+                        };
+                        let key = &groups[group_of[ids]].key;
+                        Ok::<_, datafusion::error::DataFusionError>((
+                            i,
+                            loader::load_equality(runtime, &deletes[i], key).await?,
+                        ))
+                    }
+                })
+                .buffer_unordered(LOAD_CONCURRENCY)
+                .try_collect()
+                .await?;
         let mut bytes = 0usize;
         for (i, keys) in rows {
             let DeleteKind::Equality(ids) = index.kind(i) else {
@@ -205,17 +206,35 @@ pub async fn plan_deletes(
             let d = &deletes[i];
             let seq = d.sequence_number.unwrap_or(0);
             let group = &mut groups[group_of[ids]];
-            let map = group
+            let scope = group
                 .scopes
                 .entry(scope_key(d, &unpartitioned))
                 .or_default();
-            for k in keys {
-                let len = k.len();
-                match map.get_mut(&k) {
-                    Some(s) => *s = (*s).max(seq),
-                    None => {
-                        bytes += len + 48;
-                        map.insert(k, seq);
+            match keys {
+                loader::EqualityRows::Ints(values) => {
+                    for v in values {
+                        match v {
+                            None => scope.null = Some(scope.null.map_or(seq, |s| s.max(seq))),
+                            Some(v) => {
+                                let e = scope.ints.entry(v).or_insert_with(|| {
+                                    bytes += 24;
+                                    seq
+                                });
+                                *e = (*e).max(seq);
+                            }
+                        }
+                    }
+                }
+                loader::EqualityRows::Encoded(values) => {
+                    for k in values {
+                        let len = k.len();
+                        match scope.encoded.get_mut(&k) {
+                            Some(s) => *s = (*s).max(seq),
+                            None => {
+                                bytes += len + 48;
+                                scope.encoded.insert(k, seq);
+                            }
+                        }
                     }
                 }
             }
