@@ -90,6 +90,10 @@ pub struct ScopeKeys {
 }
 
 impl ScopeKeys {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         self.encoded.len() + self.ints.len() + usize::from(self.null.is_some())
     }
