@@ -530,10 +530,8 @@ pub async fn plan_scan(
                 .iter()
                 .map(|rg| rg.num_rows())
                 .collect();
-            let total: i64 = rows.iter().sum();
-            if deleted.len() >= total.max(0) as u64
-                && deleted.range_cardinality(0..total.max(0) as u64) == total.max(0) as u64
-            {
+            let total = rows.iter().sum::<i64>().max(0) as u64;
+            if deleted.range_cardinality(0..total) == total {
                 continue; // every row deleted
             }
             if let Some(plan) = deletes::apply::access_plan(&rows, deleted) {

@@ -120,8 +120,6 @@ pub struct EqualityDeletes {
     pub keys: Vec<KeyDeletes>,
     /// By data file location, as the scan's file column carries it.
     pub files: HashMap<String, FileFacts>,
-    /// Approximate bytes held.
-    pub bytes: usize,
 }
 
 /// Counts shown by `EXPLAIN ANALYZE` and the plan text.
@@ -227,16 +225,14 @@ impl ExecutionPlan for DeleteFilterExec {
         let [input] = children.try_into().map_err(|_| {
             datafusion::error::DataFusionError::Internal("one child expected".into())
         })?;
-        Ok(Arc::new(DeleteFilterExec {
+        Ok(Arc::new(DeleteFilterExec::new(
             input,
-            table: self.table.clone(),
-            equality: self.equality.clone(),
-            key_columns: self.key_columns.clone(),
-            file_column: self.file_column,
-            stats: self.stats.clone(),
-            metrics: ExecutionPlanMetricsSet::new(),
-            reservation: Arc::new(Mutex::new(None)),
-        }))
+            self.table.clone(),
+            self.equality.clone(),
+            self.key_columns.clone(),
+            self.file_column,
+            self.stats.clone(),
+        )))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

@@ -52,7 +52,7 @@ async fn read_columns(
     runtime: &datafusion::execution::runtime_env::RuntimeEnv,
     delete: &LiveFile,
     pick: impl FnOnce(&Schema) -> std::result::Result<Vec<usize>, String>,
-) -> Result<(Vec<RecordBatch>, Arc<Schema>)> {
+) -> Result<Vec<RecordBatch>> {
     let (store, path) = store_for(runtime, delete.file.file_path())?;
     let reader = ParquetObjectReader::new(store, path);
     let builder = ParquetRecordBatchStreamBuilder::new(reader)
@@ -64,12 +64,7 @@ async fn read_columns(
         .with_projection(mask)
         .build()
         .map_err(|e| err(delete, e))?;
-    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| err(delete, e))?;
-    let schema = batches
-        .first()
-        .map(|b| b.schema())
-        .unwrap_or_else(|| Arc::new(Schema::empty()));
-    Ok((batches, schema))
+    stream.try_collect().await.map_err(|e| err(delete, e))
 }
 
 fn find(schema: &Schema, id: i32, name: &str) -> Option<usize> {
@@ -274,7 +269,7 @@ pub async fn load_equality(
     delete: &LiveFile,
     key: &KeyColumns,
 ) -> Result<EqualityRows> {
-    let (batches, _) = read_columns(runtime, delete, |schema| {
+    let batches = read_columns(runtime, delete, |schema| {
         let mut cols = Vec::new();
         for (id, (name, _)) in key.field_ids.iter().zip(&key.fields) {
             let i = find(schema, *id, name)

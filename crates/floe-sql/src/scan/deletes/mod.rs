@@ -266,7 +266,6 @@ pub async fn plan_deletes(
         eq_deletes = Some(Arc::new(EqualityDeletes {
             keys: groups,
             files,
-            bytes,
         }));
     }
     stats.data_files_with_deletes = affected.len();
