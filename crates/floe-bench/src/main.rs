@@ -37,6 +37,9 @@ struct Args {
     /// crash: number of kills (overrides the default).
     #[arg(long)]
     kills: Option<usize>,
+    /// deletes: timed runs per scan, best kept (default 3; more for profiling).
+    #[arg(long)]
+    runs: Option<usize>,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -57,7 +60,7 @@ fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string()),
             Suite::Crash => floe_bench::crash::run(args.quick, args.kills).await,
-            Suite::Deletes => floe_bench::deletes::run(args.quick).await,
+            Suite::Deletes => floe_bench::deletes::run(args.quick, args.runs).await,
             Suite::Ingest => floe_bench::ingest::run(args.quick)
                 .await
                 .map_err(|e| floe::display_error(&e)),

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use futures::StreamExt;
 use iceberg::TableIdent;
-use iceberg::spec::{SnapshotReference, TableMetadata};
+use iceberg::spec::{DataContentType, DataFile, DataFileFormat, SnapshotReference, TableMetadata};
 use iceberg::table::Table;
 
 use crate::catalog::{RedbCatalog, blocking};
@@ -424,16 +424,24 @@ impl RedbCatalog {
                             if !seen_files.insert(path.clone()) {
                                 continue;
                             }
+                            let kind = match e.content_type() {
+                                DataContentType::Data => "data file",
+                                _ => "delete file",
+                            };
                             if !crate::storage::is_within(&path, md.location())
                                 && !crate::storage::is_within(&path, &root)
                             {
                                 problems.push(Problem::new(
                                     &name,
                                     &path,
-                                    "data file is outside the table's location and the warehouse"
-                                        .into(),
+                                    format!(
+                                        "{kind} is outside the table's location and the warehouse"
+                                    ),
                                 ));
                                 continue;
+                            }
+                            if let Some(bad) = delete_file_problem(e.data_file()) {
+                                problems.push(Problem::new(&name, &path, bad));
                             }
                             match self.file_io().new_input(&path)?.metadata().await {
                                 Ok(meta) if meta.size != e.file_size_in_bytes() => {
@@ -451,7 +459,7 @@ impl RedbCatalog {
                                 Err(_) => problems.push(Problem::new(
                                     &name,
                                     &path,
-                                    "data file is missing".into(),
+                                    format!("{kind} is missing"),
                                 )),
                             }
                         }
@@ -521,5 +529,110 @@ fn prune_empty_dirs(dir: &Path, keep_root: bool) {
     }
     if !keep_root {
         let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// What makes a delete file's manifest entry unusable to a reader, if anything: a
+/// deletion vector without its data file or blob range (or a range past the file's end),
+/// an equality-delete file without equality ids, a format no reader applies.
+fn delete_file_problem(f: &DataFile) -> Option<String> {
+    match (f.content_type(), f.file_format()) {
+        (DataContentType::Data, _) => None,
+        (DataContentType::PositionDeletes, DataFileFormat::Puffin) => {
+            if f.referenced_data_file().is_none() {
+                return Some("deletion vector names no referenced data file".into());
+            }
+            match (f.content_offset(), f.content_size_in_bytes()) {
+                (Some(offset), Some(size))
+                    if offset >= 0
+                        && size > 0
+                        && offset + size <= f.file_size_in_bytes() as i64 =>
+                {
+                    None
+                }
+                (Some(offset), Some(size)) => Some(format!(
+                    "deletion vector blob range {offset}+{size} lies outside the file's {} bytes",
+                    f.file_size_in_bytes()
+                )),
+                _ => Some("deletion vector has no content_offset/content_size_in_bytes".into()),
+            }
+        }
+        (DataContentType::PositionDeletes, DataFileFormat::Parquet) => None,
+        (DataContentType::EqualityDeletes, DataFileFormat::Parquet) => f
+            .equality_ids()
+            .is_none_or(|ids| ids.is_empty())
+            .then(|| "equality-delete file lists no equality field ids".into()),
+        (_, format) => Some(format!(
+            "delete file is in {format:?} format, which floe cannot apply"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod delete_file_tests {
+    use super::*;
+    use iceberg::spec::{DataFileBuilder, Struct};
+
+    fn file(
+        content: DataContentType,
+        format: DataFileFormat,
+        configure: impl FnOnce(&mut DataFileBuilder),
+    ) -> DataFile {
+        let mut b = DataFileBuilder::default();
+        b.content(content)
+            .file_path("/w/t/data/d".into())
+            .file_format(format)
+            .file_size_in_bytes(100)
+            .record_count(1)
+            .partition(Struct::empty())
+            .partition_spec_id(0);
+        configure(&mut b);
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn check_names_what_makes_a_delete_file_unusable() {
+        use DataContentType::*;
+        use DataFileFormat::*;
+        let none = |_: &mut DataFileBuilder| {};
+        assert_eq!(delete_file_problem(&file(Data, Orc, none)), None);
+        assert_eq!(
+            delete_file_problem(&file(PositionDeletes, Parquet, none)),
+            None
+        );
+        let dv = |offset: i64, size: i64| {
+            file(PositionDeletes, Puffin, move |b| {
+                b.referenced_data_file(Some("/w/t/data/x".into()))
+                    .content_offset(Some(offset))
+                    .content_size_in_bytes(Some(size));
+            })
+        };
+        assert_eq!(delete_file_problem(&dv(4, 40)), None);
+        assert!(
+            delete_file_problem(&dv(90, 40))
+                .unwrap()
+                .contains("outside the file")
+        );
+        let unnamed = file(PositionDeletes, Puffin, none);
+        assert!(
+            delete_file_problem(&unnamed)
+                .unwrap()
+                .contains("referenced data file")
+        );
+        let no_ids = file(EqualityDeletes, Parquet, none);
+        assert!(
+            delete_file_problem(&no_ids)
+                .unwrap()
+                .contains("equality field ids")
+        );
+        let eq = file(EqualityDeletes, Parquet, |b| {
+            b.equality_ids(Some(vec![1]));
+        });
+        assert_eq!(delete_file_problem(&eq), None);
+        assert!(
+            delete_file_problem(&file(PositionDeletes, Avro, none))
+                .unwrap()
+                .contains("Avro")
+        );
     }
 }

@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use iceberg::spec::{
     DataContentType, DataFile, FormatVersion, MAIN_BRANCH, Manifest, ManifestContentType,
-    ManifestFile, ManifestList, ManifestListWriter, ManifestWriterBuilder, Operation,
-    PartitionSpecRef, Snapshot, SnapshotReference, SnapshotRetention, SnapshotSummaryCollector,
-    Summary, TableMetadata, UNASSIGNED_SEQUENCE_NUMBER,
+    ManifestEntry, ManifestFile, ManifestList, ManifestListWriter, ManifestWriterBuilder,
+    Operation, PartitionSpecRef, PrimitiveLiteral, Snapshot, SnapshotReference, SnapshotRetention,
+    SnapshotSummaryCollector, Struct, Summary, TableMetadata, UNASSIGNED_SEQUENCE_NUMBER,
 };
 use iceberg::table::Table;
 use iceberg::{TableRequirement, TableUpdate};
@@ -29,6 +29,7 @@ use iceberg::{TableRequirement, TableUpdate};
 use crate::catalog::RedbCatalog;
 use crate::error::{Error, Result};
 use crate::ident::table_display;
+use crate::storage;
 
 /// Data manifests per snapshot above which a commit merges them (as Java's merge-append).
 pub const MANIFEST_MERGE_THRESHOLD: usize = 100;
@@ -118,7 +119,114 @@ fn add_totals(props: &mut HashMap<String, String>, previous: Option<&Summary>) {
     }
 }
 
+/// Reserved field id of a position-delete file's `file_path` column.
+const DELETE_FILE_PATH_ID: i32 = 2147483546;
+
+/// The data files a snapshot keeps, as far as deciding which delete files still apply.
+struct RemainingData {
+    /// Lowest data sequence number kept (`None`: no data file kept).
+    min_sequence: Option<i64>,
+    /// (spec id, partition) of every data file kept or added.
+    partitions: HashSet<(i32, Struct)>,
+    /// Spec ids without partition fields (their deletes apply in every partition).
+    unpartitioned: HashSet<i32>,
+    /// The removed data files, in one spelling ([`storage::location_key`]).
+    removed: HashSet<String>,
+}
+
+impl RemainingData {
+    /// Whether the live delete file of `entry` (in a manifest of sequence number
+    /// `manifest_seq` written with `spec`) can apply to no data file left. Only what is
+    /// known for certain counts: a delete file is dropped when every data file it could
+    /// touch is older than it allows, is removed, or lies in a partition now empty.
+    /// `added_seq` is the sequence number of data files this snapshot adds, if any.
+    fn dangling(
+        &self,
+        entry: &ManifestEntry,
+        manifest_seq: i64,
+        spec: &PartitionSpecRef,
+        added_seq: Option<i64>,
+    ) -> bool {
+        let f = entry.data_file();
+        let seq = entry.sequence_number().unwrap_or(manifest_seq);
+        // A position delete applies to data of sequence number <= its own, an equality
+        // delete to data strictly below: below every kept file, it applies to none.
+        let min = match (self.min_sequence, added_seq) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if min.is_none_or(|m| seq < m) {
+            return true;
+        }
+        if f.content_type() != DataContentType::EqualityDeletes {
+            // A deletion vector names its data file; a position-delete file whose
+            // `file_path` bounds are equal holds positions of that one file.
+            let referenced = f.referenced_data_file().or_else(|| {
+                let lower = f.lower_bounds().get(&DELETE_FILE_PATH_ID)?;
+                let upper = f.upper_bounds().get(&DELETE_FILE_PATH_ID)?;
+                match (lower.literal(), upper.literal()) {
+                    (PrimitiveLiteral::String(l), PrimitiveLiteral::String(u)) if l == u => {
+                        Some(l.clone())
+                    }
+                    _ => None,
+                }
+            });
+            if referenced.is_some_and(|r| self.removed.contains(&storage::location_key(&r))) {
+                return true;
+            }
+        }
+        !self.unpartitioned.contains(&spec.spec_id())
+            && !self
+                .partitions
+                .contains(&(spec.spec_id(), f.partition().clone()))
+    }
+}
+
 impl RedbCatalog {
+    /// What remains of the data files of `list` (the parent snapshot's manifests) once
+    /// `change` removes and adds its files.
+    async fn remaining_data(
+        &self,
+        md: &TableMetadata,
+        list: &ManifestList,
+        change: &SnapshotChange,
+    ) -> Result<RemainingData> {
+        let mut out = RemainingData {
+            min_sequence: None,
+            partitions: HashSet::new(),
+            unpartitioned: md
+                .partition_specs_iter()
+                .filter(|s| s.is_unpartitioned())
+                .map(|s| s.spec_id())
+                .collect(),
+            removed: change
+                .removed
+                .iter()
+                .map(|p| storage::location_key(p))
+                .collect(),
+        };
+        for mf in list.entries() {
+            if mf.content != ManifestContentType::Data {
+                continue;
+            }
+            let manifest = self.manifest(md, mf).await?;
+            for e in manifest.entries().iter().filter(|e| e.is_alive()) {
+                if change.removed.contains(e.file_path()) {
+                    continue;
+                }
+                let seq = e.sequence_number().unwrap_or(mf.sequence_number);
+                out.min_sequence = Some(out.min_sequence.map_or(seq, |m| m.min(seq)));
+                out.partitions
+                    .insert((mf.partition_spec_id, e.data_file().partition().clone()));
+            }
+        }
+        let spec_id = md.default_partition_spec_id();
+        for f in &change.added {
+            out.partitions.insert((spec_id, f.partition().clone()));
+        }
+        Ok(out)
+    }
+
     /// The manifest list of a snapshot, cached by path.
     pub async fn manifest_list(
         &self,
@@ -253,6 +361,7 @@ impl RedbCatalog {
         let mut kept: Vec<ManifestFile> = Vec::new();
         let mut removed_records = 0u64;
         let mut removed_found = HashSet::new();
+        let mut delete_manifests: Vec<ManifestFile> = Vec::new();
         if let Some(p) = &parent {
             let list = self.manifest_list(md, p).await?;
             for mf in list.entries() {
@@ -267,7 +376,7 @@ impl RedbCatalog {
                             );
                         }
                     } else {
-                        kept.push(mf.clone());
+                        delete_manifests.push(mf.clone());
                     }
                     continue;
                 }
@@ -315,6 +424,62 @@ impl RedbCatalog {
                 tables: vec![ident],
                 detail: format!("data file '{missing}' is no longer part of the table"),
             });
+        }
+
+        // Delete files that can no longer apply to any data file (every file they could
+        // apply to is removed here) go in the same snapshot, as Iceberg Java drops them.
+        if let (Some(p), false) = (&parent, delete_manifests.is_empty()) {
+            if change.removed.is_empty() {
+                kept.append(&mut delete_manifests);
+            } else {
+                let list = self.manifest_list(md, p).await?;
+                let remaining = self.remaining_data(md, &list, &change).await?;
+                let new_seq = (!change.added.is_empty()).then_some(sequence_number);
+                for mf in delete_manifests {
+                    let manifest = self.manifest(md, &mf).await?;
+                    let spec = spec_for(mf.partition_spec_id)?;
+                    let dangling: Vec<bool> = manifest
+                        .entries()
+                        .iter()
+                        .map(|e| {
+                            e.is_alive()
+                                && remaining.dangling(e, mf.sequence_number, &spec, new_seq)
+                        })
+                        .collect();
+                    if !dangling.contains(&true) {
+                        kept.push(mf);
+                        continue;
+                    }
+                    let builder = ManifestWriterBuilder::new(
+                        io.new_output(next_manifest_path())?,
+                        Some(snapshot_id),
+                        schema.clone(),
+                        (*spec).clone(),
+                    );
+                    let mut w = builder.build_v2_deletes();
+                    for (e, gone) in manifest.entries().iter().zip(dangling) {
+                        if !e.is_alive() {
+                            continue;
+                        }
+                        let seq = e.sequence_number().unwrap_or(mf.sequence_number);
+                        let file_seq = e.file_sequence_number.or(Some(seq));
+                        if gone {
+                            summary.remove_file(e.data_file(), schema.clone(), spec.clone());
+                            w.add_delete_file(e.data_file().clone(), seq, file_seq)?;
+                        } else {
+                            w.add_existing_file(
+                                e.data_file().clone(),
+                                e.snapshot_id().unwrap_or(mf.added_snapshot_id),
+                                seq,
+                                file_seq,
+                            )?;
+                        }
+                    }
+                    // Listed even when every entry is a removal, as for data manifests: the
+                    // snapshot records what it removed.
+                    kept.push(w.write_manifest_file().await?);
+                }
+            }
         }
 
         // Merge data manifests once there are too many (keeping delete manifests as they are).
@@ -437,5 +602,144 @@ impl RedbCatalog {
             ],
             removed_records,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iceberg::spec::{
+        DataFileBuilder, DataFileFormat, Datum, Literal, ManifestStatus, NestedField,
+        PrimitiveType, Schema, Transform, Type, UnboundPartitionSpec,
+    };
+
+    fn delete(
+        content: DataContentType,
+        seq: i64,
+        partition: Option<i32>,
+        referenced: Option<&str>,
+        path_bounds: Option<&str>,
+    ) -> ManifestEntry {
+        let mut b = DataFileBuilder::default();
+        b.content(content)
+            .file_path(format!("/w/t/data/delete-{seq}.parquet"))
+            .file_format(DataFileFormat::Parquet)
+            .file_size_in_bytes(10)
+            .record_count(1)
+            .partition_spec_id(0)
+            .partition(match partition {
+                Some(p) => Struct::from_iter([Some(Literal::int(p))]),
+                None => Struct::empty(),
+            })
+            .referenced_data_file(referenced.map(str::to_string));
+        if content == DataContentType::EqualityDeletes {
+            b.equality_ids(Some(vec![1]));
+        }
+        if let Some(p) = path_bounds {
+            b.lower_bounds(HashMap::from([(DELETE_FILE_PATH_ID, Datum::string(p))]));
+            b.upper_bounds(HashMap::from([(DELETE_FILE_PATH_ID, Datum::string(p))]));
+        }
+        ManifestEntry::builder()
+            .status(ManifestStatus::Existing)
+            .snapshot_id(1)
+            .sequence_number(seq)
+            .file_sequence_number(seq)
+            .data_file(b.build().unwrap())
+            .build()
+    }
+
+    fn spec(partitioned: bool) -> PartitionSpecRef {
+        let schema = Schema::builder()
+            .with_fields(vec![Arc::new(NestedField::required(
+                1,
+                "p",
+                Type::Primitive(PrimitiveType::Int),
+            ))])
+            .build()
+            .unwrap();
+        let mut b = UnboundPartitionSpec::builder().with_spec_id(0);
+        if partitioned {
+            b = b.add_partition_field(1, "p", Transform::Identity).unwrap();
+        }
+        Arc::new(b.build().bind(schema).unwrap())
+    }
+
+    fn remaining(min: Option<i64>, partitions: &[i32], unpartitioned: bool) -> RemainingData {
+        RemainingData {
+            min_sequence: min,
+            partitions: partitions
+                .iter()
+                .map(|p| (0, Struct::from_iter([Some(Literal::int(*p))])))
+                .collect(),
+            unpartitioned: if unpartitioned {
+                HashSet::from([0])
+            } else {
+                HashSet::new()
+            },
+            removed: HashSet::from(["/w/t/data/gone.parquet".to_string()]),
+        }
+    }
+
+    #[test]
+    fn deletes_older_than_every_kept_data_file_are_dangling() {
+        let flat = spec(false);
+        let r = remaining(Some(5), &[], true);
+        let pos = |seq| delete(DataContentType::PositionDeletes, seq, None, None, None);
+        let eq = |seq| delete(DataContentType::EqualityDeletes, seq, None, None, None);
+        assert!(r.dangling(&pos(4), 0, &flat, None));
+        assert!(
+            !r.dangling(&pos(5), 0, &flat, None),
+            "applies to data at its own sequence"
+        );
+        assert!(r.dangling(&eq(4), 0, &flat, None));
+        assert!(!r.dangling(&eq(6), 0, &flat, None));
+        // Files this snapshot adds are newer than every delete: they keep none alive.
+        assert!(!r.dangling(&pos(7), 0, &flat, Some(9)));
+        let none = remaining(None, &[], true);
+        assert!(
+            none.dangling(&pos(7), 0, &flat, Some(9)),
+            "no old data file left"
+        );
+    }
+
+    #[test]
+    fn deletes_naming_a_removed_data_file_are_dangling_in_any_spelling() {
+        let flat = spec(false);
+        let r = remaining(Some(1), &[], true);
+        let dv = |path: &str| delete(DataContentType::PositionDeletes, 3, None, Some(path), None);
+        assert!(r.dangling(&dv("/w/t/data/gone.parquet"), 0, &flat, None));
+        assert!(r.dangling(&dv("file:///w/t/data/gone.parquet"), 0, &flat, None));
+        assert!(!r.dangling(&dv("/w/t/data/kept.parquet"), 0, &flat, None));
+        let bounded =
+            |path: &str| delete(DataContentType::PositionDeletes, 3, None, None, Some(path));
+        assert!(r.dangling(&bounded("file:/w/t/data/gone.parquet"), 0, &flat, None));
+        assert!(!r.dangling(&bounded("/w/t/data/kept.parquet"), 0, &flat, None));
+        // Equality deletes name no file, whatever their bounds say.
+        let eq = delete(
+            DataContentType::EqualityDeletes,
+            3,
+            None,
+            None,
+            Some("/w/t/data/gone.parquet"),
+        );
+        assert!(!r.dangling(&eq, 0, &flat, None));
+    }
+
+    #[test]
+    fn partitioned_deletes_of_an_emptied_partition_are_dangling() {
+        let by_p = spec(true);
+        let r = remaining(Some(1), &[1], false);
+        for content in [
+            DataContentType::PositionDeletes,
+            DataContentType::EqualityDeletes,
+        ] {
+            assert!(!r.dangling(&delete(content, 3, Some(1), None, None), 0, &by_p, None));
+            assert!(r.dangling(&delete(content, 3, Some(2), None, None), 0, &by_p, None));
+        }
+        // A delete of an unpartitioned spec applies in every partition.
+        let global = remaining(Some(1), &[1], true);
+        let flat = spec(false);
+        let d = delete(DataContentType::EqualityDeletes, 3, None, None, None);
+        assert!(!global.dangling(&d, 0, &flat, None));
     }
 }

@@ -73,17 +73,20 @@ pub fn local_path(location: &str) -> PathBuf {
     }
 }
 
+/// One spelling of a location: a table may name one local file `file:/x`, `file:///x`
+/// and `/x` in different places (writers differ), and all three give `/x`.
+pub fn location_key(location: &str) -> String {
+    if location.starts_with("file:") || location.starts_with('/') {
+        local_path(location).display().to_string()
+    } else {
+        location.to_string()
+    }
+}
+
 /// Whether `location` lies inside `root` (both URIs or paths; `..` segments refused).
 /// Guards reads and deletes against metadata that names files elsewhere.
 pub fn is_within(location: &str, root: &str) -> bool {
-    fn norm(s: &str) -> String {
-        if s.starts_with("file:") || s.starts_with('/') {
-            local_path(s).display().to_string()
-        } else {
-            s.to_string()
-        }
-    }
-    let (loc, root) = (norm(location), norm(root));
+    let (loc, root) = (location_key(location), location_key(root));
     let root = root.trim_end_matches('/');
     loc.strip_prefix(root)
         .is_some_and(|rest| rest.starts_with('/') && !rest.split('/').any(|seg| seg == ".."))

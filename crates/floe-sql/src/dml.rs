@@ -161,29 +161,34 @@ impl Session {
         let base = table.iceberg_table().clone();
         // Rows other engines deleted (delete files) are applied by the scans below, so a
         // rewritten file holds exactly the surviving rows.
-        let Some((files, _deletes)) =
+        let Some((files, deletes)) =
             crate::scan::snapshot_files(&self.shared.engine, &base, table.snapshot_id()).await?
         else {
             return Ok(0); // empty table
         };
-        let record_counts: HashMap<String, u64> = files
-            .iter()
-            .map(|f| (f.file.file_path().to_string(), f.file.record_count()))
-            .collect();
+        let scan_only = match input {
+            LogicalPlan::Projection(p) => p.input.as_ref().clone(),
+            other => other.clone(),
+        };
+        let filter_input = match scan_only {
+            LogicalPlan::Filter(f) => f.input.as_ref().clone(),
+            other => other,
+        };
+        // Rows per file as the statement sees them: the manifests' record counts, less
+        // the rows delete files remove (counted by a scan, only when there are any).
+        let live_counts: HashMap<String, u64> = if deletes.is_empty() {
+            files
+                .iter()
+                .map(|f| (f.file.file_path().to_string(), f.file.record_count()))
+                .collect()
+        } else {
+            self.matches_per_file(table, &filter_input, &lit(true))
+                .await?
+        };
         // Which files the statement touches, and how many of their rows match.
         let matched: HashMap<String, u64> = match &predicate {
-            Some(p) => {
-                let scan_only = match input {
-                    LogicalPlan::Projection(p) => p.input.as_ref().clone(),
-                    other => other.clone(),
-                };
-                let filter_input = match scan_only {
-                    LogicalPlan::Filter(f) => f.input.as_ref().clone(),
-                    other => other,
-                };
-                self.matches_per_file(table, &filter_input, p).await?
-            }
-            None => record_counts.clone(),
+            Some(p) => self.matches_per_file(table, &filter_input, p).await?,
+            None => live_counts.clone(),
         };
         let affected: u64 = matched.values().sum();
         if matched.is_empty() {
@@ -191,7 +196,7 @@ impl Session {
         }
         let fully: HashSet<String> = matched
             .iter()
-            .filter(|(path, n)| !update && record_counts.get(*path) == Some(*n))
+            .filter(|(path, n)| !update && live_counts.get(*path) == Some(*n))
             .map(|(p, _)| p.clone())
             .collect();
         let rewrite: HashSet<String> = matched
@@ -285,9 +290,21 @@ impl Session {
             let (files, _) = write_plan(&base, &name, physical, self.ctx.task_ctx()).await?;
             added = files;
         }
+        let mut removed: HashSet<String> = matched.keys().cloned().collect();
+        // Data files whose every row delete files removed show nothing: they go in the
+        // same commit, and with them the delete files that only they kept applicable.
+        if !deletes.is_empty() {
+            removed.extend(
+                files
+                    .iter()
+                    .map(|f| f.file.file_path())
+                    .filter(|p| !live_counts.contains_key(*p))
+                    .map(str::to_string),
+            );
+        }
         let change = SnapshotChange {
             added: added.clone(),
-            removed: matched.keys().cloned().collect(),
+            removed,
             ..Default::default()
         };
         let produced = match catalog.produce_snapshot(&base, change).await {

@@ -429,6 +429,25 @@ async fn a_missing_delete_file_fails_reads_and_writes_with_its_name() {
         let e = err(&s, sql).await;
         assert!(e.contains("deletes.parquet"), "{sql}: {e}");
     }
+    // `CALL check()` verifies delete files as it does data files.
+    let b = rows(&s, "CALL check()").await;
+    let problems: Vec<String> = b
+        .iter()
+        .flat_map(|b| {
+            (0..b.num_rows()).map(move |i| {
+                format!(
+                    "{} {}",
+                    b.column(1).as_string::<i32>().value(i),
+                    b.column(2).as_string::<i32>().value(i)
+                )
+            })
+        })
+        .collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("deletes.parquet") && problems[0].contains("delete file is missing"),
+        "{problems:?}"
+    );
     // The version before the deletes still reads, and so do other tables.
     let n = scalar(
         &s,

@@ -405,6 +405,23 @@ impl Session {
         }
         let state = self.ctx.state();
         let plan = state.statement_to_plan(statement).await?;
+        // TRUNCATE is DELETE without WHERE: the same commit, and a row count that leaves
+        // out rows delete files already removed.
+        if let LogicalPlan::Dml(dml) = &plan
+            && dml.op == WriteOp::Truncate
+            && let Ok(provider) = source_as_provider(&dml.target)
+            && let Some(table) = provider.as_any().downcast_ref::<FloeTable>()
+        {
+            let scan = LogicalPlan::TableScan(datafusion::logical_expr::TableScan::try_new(
+                dml.table_name.clone(),
+                dml.target.clone(),
+                None,
+                vec![],
+                None,
+            )?);
+            let n = self.copy_on_write(table, &scan, false).await?;
+            return StatementOutput::count(n);
+        }
         if let LogicalPlan::Dml(dml) = &plan
             && matches!(dml.op, WriteOp::Delete | WriteOp::Update)
             && let Ok(provider) = source_as_provider(&dml.target)

@@ -21,9 +21,11 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
-use datafusion::common::{DFSchema, Result, ScalarValue, plan_err};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::{
+    CachedParquetFileReaderFactory, ParquetAccessPlan,
+};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
@@ -38,6 +40,7 @@ use datafusion::physical_expr_adapter::{
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use floe_catalog::LiveFile;
+use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 
 use crate::engine::Engine;
@@ -466,6 +469,7 @@ pub async fn plan_scan(
     let metadata_cache = runtime.cache_manager.get_file_metadata_cache();
     let mut store_url: Option<ObjectStoreUrl> = None;
     let mut chosen = Vec::new();
+    let mut pending_plans = Vec::new();
     for f in kept {
         let location = f.file.file_path();
         let (url, path) = split_location(location)?;
@@ -516,30 +520,59 @@ pub async fn plan_scan(
             pf.partition_values = vec![ScalarValue::Utf8(Some(location.to_string()))];
         }
         if let Some(deleted) = planned.as_ref().and_then(|p| p.positions.get(location)) {
-            let store = runtime.object_store(&url)?;
-            let metadata =
-                datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata::new(
-                    store.as_ref(),
-                    &pf.object_meta,
-                )
-                .with_file_metadata_cache(Some(metadata_cache.clone()))
-                .fetch_metadata()
-                .await?;
-            let rows: Vec<i64> = metadata
-                .row_groups()
-                .iter()
-                .map(|rg| rg.num_rows())
-                .collect();
-            let total = rows.iter().sum::<i64>().max(0) as u64;
-            if deleted.range_cardinality(0..total) == total {
-                continue; // every row deleted
-            }
-            if let Some(plan) = deletes::apply::access_plan(&rows, deleted) {
-                pf = pf.with_extensions(Arc::new(plan));
-            }
+            pending_plans.push((chosen.len(), url.clone(), deleted.clone()));
         }
         chosen.push(pf.with_statistics(Arc::new(statistics)));
     }
+    // Deleted positions become each file's access plan: built on the blocking pool, all
+    // files at once, since a dense plan is a large selector list.
+    let plans: Vec<(usize, (bool, Option<ParquetAccessPlan>))> =
+        futures::stream::iter(pending_plans.into_iter().map(|(i, url, deleted)| {
+            let meta = chosen[i].object_meta.clone();
+            let metadata_cache = metadata_cache.clone();
+            async move {
+                let store = runtime.object_store(&url)?;
+                let metadata =
+                    datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata::new(
+                        store.as_ref(),
+                        &meta,
+                    )
+                    .with_file_metadata_cache(Some(metadata_cache))
+                    .fetch_metadata()
+                    .await?;
+                let rows: Vec<i64> = metadata
+                    .row_groups()
+                    .iter()
+                    .map(|rg| rg.num_rows())
+                    .collect();
+                let plan = tokio::task::spawn_blocking(move || {
+                    let total = rows.iter().sum::<i64>().max(0) as u64;
+                    // Every row deleted: the file is not read at all.
+                    let unread = deleted.range_cardinality(0..total) == total;
+                    (unread, (!unread).then(|| deletes::apply::access_plan(&rows, &deleted)).flatten())
+                })
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                Ok::<_, DataFusionError>((i, plan))
+            }
+        }))
+        .buffer_unordered(deletes::LOAD_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut unread = HashSet::new();
+    for (i, (skip, plan)) in plans {
+        if skip {
+            unread.insert(i);
+        } else if let Some(plan) = plan {
+            chosen[i].extensions = Some(Arc::new(plan));
+        }
+    }
+    let mut chosen: Vec<PartitionedFile> = chosen
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !unread.contains(i))
+        .map(|(_, f)| f)
+        .collect();
     let Some(store_url) = store_url else {
         return Ok(Arc::new(EmptyExec::new(projected)));
     };
@@ -581,10 +614,9 @@ pub async fn plan_scan(
     let store = runtime.object_store(&store_url)?;
     let mut source = ParquetSource::new(table_schema)
         .with_table_parquet_options(state.default_table_options().parquet.clone())
-        .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(
-            store,
-            metadata_cache,
-        )));
+        .with_parquet_file_reader_factory(Arc::new(deletes::reader::DeletesReaderFactory {
+            inner: Arc::new(CachedParquetFileReaderFactory::new(store, metadata_cache)),
+        }));
     if let Some(predicate) = conjunction(filters) {
         let df_schema = DFSchema::try_from(req.schema.as_ref().clone())?;
         if let Ok(physical) = state.create_physical_expr(predicate, &df_schema) {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{AsArray, BooleanBuilder, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, BooleanBuilder, RecordBatch};
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
@@ -78,12 +78,74 @@ pub fn access_plan(row_group_rows: &[i64], deleted: &RoaringTreemap) -> Option<P
     any.then_some(plan)
 }
 
-/// Highest delete sequence number per key of one scope.
+/// A set of integer keys probed once per scanned row. Keys dense enough that a bitset
+/// over their range costs no more than 8 bytes per key (surrogate and sequence keys,
+/// the usual upsert keys) become that bitset, so probes stay in cache; others a hash set.
+pub enum IntSet {
+    Dense { min: i64, words: Vec<u64> },
+    Sparse(hashbrown::HashSet<i64>),
+}
+
+impl IntSet {
+    /// The set of `keys` (duplicates allowed).
+    pub fn new(keys: Vec<i64>) -> Self {
+        let (Some(&min), Some(&max)) = (keys.iter().min(), keys.iter().max()) else {
+            return IntSet::Sparse(hashbrown::HashSet::new());
+        };
+        let span = (max as i128 - min as i128 + 1) as u128;
+        if span <= 64 * keys.len() as u128 {
+            let mut words = vec![0u64; span.div_ceil(64) as usize];
+            for k in keys {
+                let i = k.wrapping_sub(min) as u64;
+                words[(i >> 6) as usize] |= 1 << (i & 63);
+            }
+            IntSet::Dense { min, words }
+        } else {
+            IntSet::Sparse(keys.into_iter().collect())
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, v: i64) -> bool {
+        match self {
+            IntSet::Dense { min, words } => {
+                // Below `min` wraps to a huge offset, out of range like any above `max`.
+                let i = v.wrapping_sub(*min) as u64;
+                words
+                    .get((i >> 6) as usize)
+                    .is_some_and(|w| (w >> (i & 63)) & 1 == 1)
+            }
+            IntSet::Sparse(s) => s.contains(&v),
+        }
+    }
+
+    /// Memory held, in bytes.
+    pub fn bytes(&self) -> usize {
+        match self {
+            IntSet::Dense { words, .. } => words.len() * 8,
+            IntSet::Sparse(s) => s.capacity() * 9,
+        }
+    }
+}
+
+/// Above this many distinct delete sequence numbers in one scope (a Flink job commits
+/// an equality-delete file per checkpoint), integer keys are probed in one map of each
+/// key's highest sequence number instead of one set per sequence number.
+const MAX_LEVELS: usize = 4;
+
+/// The equality-delete keys of one scope, each with the highest sequence number of a
+/// delete file that holds it.
 #[derive(Default)]
 pub struct ScopeKeys {
     /// Row-encoded keys (any key but a single integer column).
     pub encoded: hashbrown::HashMap<Box<[u8]>, i64>,
-    /// Single integer keys.
+    /// Single integer keys as loaded, by the sequence number of their delete file;
+    /// [`ScopeKeys::seal`] turns them into `levels` or `ints`.
+    pub loaded: HashMap<i64, Vec<i64>>,
+    /// Single integer keys by sequence number, when there are few: a row of a data file
+    /// with sequence number `s` is deleted when a level above `s` holds its key.
+    pub levels: Vec<(i64, IntSet)>,
+    /// Single integer keys with their highest sequence number, when levels are many.
     pub ints: hashbrown::HashMap<i64, i64>,
     /// The NULL key of a single integer column.
     pub null: Option<i64>,
@@ -94,8 +156,51 @@ impl ScopeKeys {
         self.len() == 0
     }
 
+    /// Keys held (a key in several levels counts once per level).
     pub fn len(&self) -> usize {
-        self.encoded.len() + self.ints.len() + usize::from(self.null.is_some())
+        self.encoded.len()
+            + self.ints.len()
+            + self.loaded.values().map(Vec::len).sum::<usize>()
+            + self
+                .levels
+                .iter()
+                .map(|(_, s)| match s {
+                    IntSet::Dense { words, .. } => {
+                        words.iter().map(|w| w.count_ones() as usize).sum()
+                    }
+                    IntSet::Sparse(s) => s.len(),
+                })
+                .sum::<usize>()
+            + usize::from(self.null.is_some())
+    }
+
+    /// The integer key sets that delete rows of a data file with sequence number `seq`.
+    pub fn levels_above(&self, seq: i64) -> impl Iterator<Item = &IntSet> {
+        self.levels
+            .iter()
+            .take_while(move |(d, _)| *d > seq)
+            .map(|(_, set)| set)
+    }
+
+    /// Turns the loaded integer keys into probe structures; returns the bytes they hold.
+    pub fn seal(&mut self) -> usize {
+        let loaded = std::mem::take(&mut self.loaded);
+        if loaded.len() > MAX_LEVELS {
+            for (seq, keys) in loaded {
+                for k in keys {
+                    let e = self.ints.entry(k).or_insert(seq);
+                    *e = (*e).max(seq);
+                }
+            }
+            return self.ints.capacity() * 17;
+        }
+        let mut levels: Vec<(i64, IntSet)> = loaded
+            .into_iter()
+            .map(|(seq, keys)| (seq, IntSet::new(keys)))
+            .collect();
+        levels.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        self.levels = levels;
+        self.levels.iter().map(|(_, s)| s.bytes()).sum()
     }
 }
 
@@ -360,13 +465,34 @@ fn filter_batch(
             continue;
         }
         if k.key.is_int() {
-            let values = cast(batch.column(cols[0]), &DataType::Int64)?;
+            let levels: Vec<&IntSet> = scopes.iter().flat_map(|s| s.levels_above(seq)).collect();
+            let null_deleted = scopes.iter().any(|s| s.null.is_some_and(|d| d > seq));
+            let column = batch.column(cols[0]);
+            let values = match column.data_type() {
+                DataType::Int64 => column.clone(),
+                _ => cast(column, &DataType::Int64)?,
+            };
             let values = values.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-            for (i, v) in values.iter().enumerate() {
-                let hit = scopes.iter().any(|s| match v {
-                    Some(v) => s.ints.get(&v).is_some_and(|&d| d > seq),
-                    None => s.null.is_some_and(|d| d > seq),
-                });
+            let raw = values.values();
+            let maps: Vec<&ScopeKeys> = scopes
+                .iter()
+                .copied()
+                .filter(|s| !s.ints.is_empty())
+                .collect();
+            if levels.is_empty() && maps.is_empty() && !null_deleted {
+                continue;
+            }
+            let nulls = values.nulls().filter(|n| n.null_count() > 0);
+            for (i, &v) in raw.iter().enumerate() {
+                let hit = match nulls {
+                    Some(n) if n.is_null(i) => null_deleted,
+                    _ => {
+                        levels.iter().any(|s| s.contains(v))
+                            || maps
+                                .iter()
+                                .any(|m| m.ints.get(&v).is_some_and(|&d| d > seq))
+                    }
+                };
                 if hit {
                     keep[i] = false;
                     any_removed = true;
@@ -423,5 +549,47 @@ mod tests {
         }
         assert!(matches!(p[1], RowGroupAccess::Skip), "every row deleted");
         assert!(matches!(p[2], RowGroupAccess::Scan), "nothing deleted");
+    }
+
+    #[test]
+    fn integer_key_sets_answer_like_a_hash_set_dense_or_sparse() {
+        let dense = IntSet::new(vec![-3, 0, 5, 64, 127]);
+        assert!(matches!(dense, IntSet::Dense { .. }));
+        let sparse = IntSet::new(vec![i64::MIN, 7, i64::MAX]);
+        assert!(matches!(sparse, IntSet::Sparse(_)));
+        for v in [-4, -3, -1, 0, 5, 6, 63, 64, 127, 128, i64::MIN, i64::MAX] {
+            assert_eq!(dense.contains(v), [-3, 0, 5, 64, 127].contains(&v), "{v}");
+            assert_eq!(
+                sparse.contains(v),
+                [i64::MIN, 7, i64::MAX].contains(&v),
+                "{v}"
+            );
+        }
+        assert!(!IntSet::new(vec![]).contains(0));
+    }
+
+    #[test]
+    fn a_key_deletes_only_rows_of_files_older_than_its_newest_delete() {
+        // Few sequence numbers become levels, many one map; both answer alike.
+        for files in [2i64, 2 + MAX_LEVELS as i64] {
+            let mut scope = ScopeKeys::default();
+            scope.loaded.insert(5, vec![1]);
+            scope.loaded.insert(3, vec![2, 1]);
+            for extra in 100..100 + files - 2 {
+                scope.loaded.insert(extra, vec![1000 + extra]);
+            }
+            scope.seal();
+            assert_eq!(scope.levels.is_empty(), files > MAX_LEVELS as i64);
+            let deleted = |v: i64, data_seq: i64| {
+                scope.levels_above(data_seq).any(|s| s.contains(v))
+                    || scope.ints.get(&v).is_some_and(|&d| d > data_seq)
+            };
+            assert!(
+                deleted(1, 4) && !deleted(1, 5),
+                "strictly lower data sequence"
+            );
+            assert!(deleted(2, 2) && !deleted(2, 3) && !deleted(2, 4));
+            assert!(!deleted(3, 0));
+        }
     }
 }

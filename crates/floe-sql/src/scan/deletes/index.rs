@@ -18,13 +18,7 @@ use iceberg::spec::{DataContentType, DataFileFormat};
 /// A path in one canonical spelling: `file:/x`, `file:///x` and `/x` name the same
 /// local file, and writers mix them within one table (even within one delete file).
 pub fn path_key(location: &str) -> String {
-    if location.starts_with("file:") || location.starts_with('/') {
-        floe_catalog::storage::local_path(location)
-            .display()
-            .to_string()
-    } else {
-        location.to_string()
-    }
+    floe_catalog::storage::location_key(location)
 }
 
 /// A file format as users spell it.

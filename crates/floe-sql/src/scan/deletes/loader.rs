@@ -24,6 +24,9 @@ use super::index::path_key;
 /// Reserved field ids of position-delete files (Iceberg spec, "Position Delete Files").
 const FILE_PATH_ID: i32 = 2147483546;
 const POS_ID: i32 = 2147483545;
+/// Rows per batch when reading delete files: large, since each batch's dictionary of
+/// paths is matched once.
+const DELETE_BATCH_ROWS: usize = 64 * 1024;
 /// The magic bytes that open a `deletion-vector-v1` blob, after its length.
 const DV_MAGIC: [u8; 4] = [0xD1, 0xD3, 0x39, 0x64];
 
@@ -62,6 +65,7 @@ async fn read_columns(
     let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
     let stream = builder
         .with_projection(mask)
+        .with_batch_size(DELETE_BATCH_ROWS)
         .build()
         .map_err(|e| err(delete, e))?;
     stream.try_collect().await.map_err(|e| err(delete, e))
@@ -127,6 +131,7 @@ pub async fn load_positions(
     let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
     let stream = builder
         .with_projection(mask)
+        .with_batch_size(DELETE_BATCH_ROWS)
         .build()
         .map_err(|e| err(delete, e))?;
     let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| err(delete, e))?;
@@ -150,28 +155,37 @@ pub async fn load_positions(
                 wanted.get(&k)
             })
             .collect();
-        let mut current: Option<(i32, &mut RoaringTreemap)> = None;
-        for (i, key) in paths.keys().iter().enumerate() {
-            let (Some(key), false) = (key, positions.is_null(i)) else {
-                continue;
-            };
+        // Writers sort by (file_path, pos), so positions come in ascending runs per file;
+        // a run is appended to its bitmap in one go (far cheaper than one insert each).
+        let path_keys = paths.keys();
+        let with_nulls = path_keys.null_count() > 0 || positions.null_count() > 0;
+        let (key_values, pos_values) = (path_keys.values(), positions.values());
+        let mut start = 0;
+        while start < key_values.len() {
+            let key = key_values[start];
+            let end = key_values[start..]
+                .iter()
+                .position(|k| *k != key)
+                .map_or(key_values.len(), |n| start + n);
+            let run = start..end;
+            start = end;
             let Some(target) = keys.get(key as usize).copied().flatten() else {
                 continue;
             };
-            let pos = positions.value(i);
-            if pos < 0 {
-                return Err(err(delete, format!("negative position {pos}")));
+            // Rows with a NULL path or position delete nothing.
+            let valid =
+                |i: &usize| !with_nulls || (path_keys.is_valid(*i) && positions.is_valid(*i));
+            if let Some(i) = run.clone().filter(valid).find(|&i| pos_values[i] < 0) {
+                return Err(err(delete, format!("negative position {}", pos_values[i])));
             }
-            let bitmap = match &mut current {
-                Some((k, b)) if *k == key => b,
-                _ => {
-                    let b = out.entry(target.clone()).or_default();
-                    current = Some((key, b));
-                    &mut current.as_mut().expect("just set").1
-                }
-            };
-            bitmap.insert(pos as u64);
-            count += 1;
+            let values = || run.clone().filter(valid).map(|i| pos_values[i] as u64);
+            let bitmap = out.entry(target.clone()).or_default();
+            // `append` stops at the first position out of order (an unsorted file, or a
+            // second run of the same file); inserting the whole run again is then exact.
+            if bitmap.append(values()).is_err() {
+                bitmap.extend(values());
+            }
+            count += values().count() as u64;
         }
     }
     Ok(count)
@@ -257,8 +271,8 @@ impl KeyColumns {
 
 /// An equality-delete file's keys.
 pub enum EqualityRows {
-    /// Single integer key (`None`: NULL).
-    Ints(Vec<Option<i64>>),
+    /// Single integer key: the non-NULL values, and whether any row is NULL.
+    Ints { values: Vec<i64>, null: bool },
     /// Any other key, row-encoded (NULL encodes equal to NULL, as the spec requires).
     Encoded(Vec<Box<[u8]>>),
 }
@@ -283,6 +297,7 @@ pub async fn load_equality(
     .await?;
     let converter = key.converter()?;
     let mut ints = Vec::new();
+    let mut null = false;
     let mut encoded = Vec::new();
     for batch in batches {
         let schema = batch.schema();
@@ -294,14 +309,20 @@ pub async fn load_equality(
         }
         if key.is_int() {
             let values = cast(&arrays[0], &DataType::Int64).map_err(|e| err(delete, e))?;
-            ints.extend(values.as_primitive::<Int64Type>().iter());
+            let values = values.as_primitive::<Int64Type>();
+            if values.null_count() > 0 {
+                null = true;
+                ints.extend(values.iter().flatten());
+            } else {
+                ints.extend_from_slice(values.values());
+            }
         } else {
             let rows = converter.convert_columns(&arrays)?;
             encoded.extend(rows.iter().map(|r| r.as_ref().to_vec().into_boxed_slice()));
         }
     }
     Ok(if key.is_int() {
-        EqualityRows::Ints(ints)
+        EqualityRows::Ints { values: ints, null }
     } else {
         EqualityRows::Encoded(encoded)
     })

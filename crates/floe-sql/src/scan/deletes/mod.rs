@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod index;
 pub mod loader;
+pub mod reader;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use index::{DeleteIndex, DeleteKind, path_key, scope_key};
 use loader::KeyColumns;
 
 /// Delete files read concurrently while planning a scan.
-const LOAD_CONCURRENCY: usize = 8;
+pub const LOAD_CONCURRENCY: usize = 8;
 
 /// The deletes a scan applies, loaded.
 pub struct PlannedDeletes {
@@ -211,19 +212,11 @@ pub async fn plan_deletes(
                 .entry(scope_key(d, &unpartitioned))
                 .or_default();
             match keys {
-                loader::EqualityRows::Ints(values) => {
-                    for v in values {
-                        match v {
-                            None => scope.null = Some(scope.null.map_or(seq, |s| s.max(seq))),
-                            Some(v) => {
-                                let e = scope.ints.entry(v).or_insert_with(|| {
-                                    bytes += 24;
-                                    seq
-                                });
-                                *e = (*e).max(seq);
-                            }
-                        }
+                loader::EqualityRows::Ints { values, null } => {
+                    if null {
+                        scope.null = Some(scope.null.map_or(seq, |s| s.max(seq)));
                     }
+                    scope.loaded.entry(seq).or_default().extend(values);
                 }
                 loader::EqualityRows::Encoded(values) => {
                     for k in values {
@@ -238,6 +231,9 @@ pub async fn plan_deletes(
                     }
                 }
             }
+        }
+        for scope in groups.iter_mut().flat_map(|g| g.scopes.values_mut()) {
+            bytes += scope.seal();
         }
         stats.equality_files = equality.len();
         stats.equality_keys = groups
