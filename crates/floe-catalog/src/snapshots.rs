@@ -19,9 +19,10 @@ use std::sync::Arc;
 
 use iceberg::spec::{
     DataContentType, DataFile, FormatVersion, MAIN_BRANCH, Manifest, ManifestContentType,
-    ManifestEntry, ManifestFile, ManifestList, ManifestListWriter, ManifestWriterBuilder,
-    Operation, PartitionSpecRef, PrimitiveLiteral, Snapshot, SnapshotReference, SnapshotRetention,
-    SnapshotSummaryCollector, Struct, Summary, TableMetadata, UNASSIGNED_SEQUENCE_NUMBER,
+    ManifestEntry, ManifestFile, ManifestList, ManifestListWriter, ManifestWriter,
+    ManifestWriterBuilder, Operation, PartitionSpecRef, PrimitiveLiteral, Snapshot,
+    SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Struct, Summary, TableMetadata,
+    UNASSIGNED_SEQUENCE_NUMBER,
 };
 use iceberg::table::Table;
 use iceberg::{TableRequirement, TableUpdate};
@@ -180,6 +181,29 @@ impl RemainingData {
                 .partitions
                 .contains(&(spec.spec_id(), f.partition().clone()))
     }
+}
+
+/// Writes a live entry of manifest `mf` into a rewrite of it: marked deleted when this
+/// snapshot removes the file, else carried as existing with its sequence numbers.
+fn carry_entry(
+    w: &mut ManifestWriter,
+    mf: &ManifestFile,
+    e: &ManifestEntry,
+    removed: bool,
+) -> Result<()> {
+    let seq = e.sequence_number().unwrap_or(mf.sequence_number);
+    let file_seq = e.file_sequence_number.or(Some(seq));
+    if removed {
+        w.add_delete_file(e.data_file().clone(), seq, file_seq)?;
+    } else {
+        w.add_existing_file(
+            e.data_file().clone(),
+            e.snapshot_id().unwrap_or(mf.added_snapshot_id),
+            seq,
+            file_seq,
+        )?;
+    }
+    Ok(())
 }
 
 impl RedbCatalog {
@@ -398,21 +422,13 @@ impl RedbCatalog {
                 let spec = spec_for(mf.partition_spec_id)?;
                 let mut w = new_writer(next_manifest_path(), &spec)?;
                 for e in manifest.entries().iter().filter(|e| e.is_alive()) {
-                    let seq = e.sequence_number().unwrap_or(mf.sequence_number);
-                    let file_seq = e.file_sequence_number.or(Some(seq));
-                    if change.remove_all || change.removed.contains(e.file_path()) {
+                    let gone = change.remove_all || change.removed.contains(e.file_path());
+                    if gone {
                         summary.remove_file(e.data_file(), schema.clone(), spec.clone());
                         removed_records += e.record_count();
                         removed_found.insert(e.file_path().to_string());
-                        w.add_delete_file(e.data_file().clone(), seq, file_seq)?;
-                    } else {
-                        w.add_existing_file(
-                            e.data_file().clone(),
-                            e.snapshot_id().unwrap_or(mf.added_snapshot_id),
-                            seq,
-                            file_seq,
-                        )?;
                     }
+                    carry_entry(&mut w, mf, e, gone)?;
                 }
                 kept.push(w.write_manifest_file().await?);
             }
@@ -461,19 +477,10 @@ impl RedbCatalog {
                         if !e.is_alive() {
                             continue;
                         }
-                        let seq = e.sequence_number().unwrap_or(mf.sequence_number);
-                        let file_seq = e.file_sequence_number.or(Some(seq));
                         if gone {
                             summary.remove_file(e.data_file(), schema.clone(), spec.clone());
-                            w.add_delete_file(e.data_file().clone(), seq, file_seq)?;
-                        } else {
-                            w.add_existing_file(
-                                e.data_file().clone(),
-                                e.snapshot_id().unwrap_or(mf.added_snapshot_id),
-                                seq,
-                                file_seq,
-                            )?;
                         }
+                        carry_entry(&mut w, &mf, e, gone)?;
                     }
                     // Listed even when every entry is a removal, as for data manifests: the
                     // snapshot records what it removed.
@@ -515,13 +522,7 @@ impl RedbCatalog {
                 for mf in &group {
                     let manifest = self.manifest(md, mf).await?;
                     for e in manifest.entries().iter().filter(|e| e.is_alive()) {
-                        let seq = e.sequence_number().unwrap_or(mf.sequence_number);
-                        w.add_existing_file(
-                            e.data_file().clone(),
-                            e.snapshot_id().unwrap_or(mf.added_snapshot_id),
-                            seq,
-                            e.file_sequence_number.or(Some(seq)),
-                        )?;
+                        carry_entry(&mut w, mf, e, false)?;
                         any = true;
                     }
                 }
