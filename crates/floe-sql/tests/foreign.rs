@@ -399,4 +399,34 @@ async fn writes_on_tables_with_foreign_deletes_keep_deleted_rows_deleted() {
             "{table}: time travel to the adopted snapshot"
         );
     }
+    // TRUNCATE through a plain DataFusion context (the provider's own TRUNCATE, not the
+    // front end's) also counts the rows the table shows: 6 of the data files' 10.
+    let table = "iceberg_v2_positional_not_all_data_files_have_delete_files";
+    let location = path_uri(&ice.join(table).join("metadata").join("v7.metadata.json"));
+    s.sql(&format!("CALL register_table('{table}', '{location}')"))
+        .await
+        .unwrap();
+    let truncated = s
+        .context()
+        .sql(&format!("TRUNCATE {table}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let n = datafusion::arrow::compute::cast(
+        truncated[0].column(0),
+        &datafusion::arrow::datatypes::DataType::Int64,
+    )
+    .unwrap();
+    let n = n
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(n, 6, "TRUNCATE through a plain context");
+    assert_eq!(
+        ids(&s, &format!("SELECT count(*) FROM {table}")).await,
+        vec![0]
+    );
 }

@@ -306,13 +306,21 @@ impl TableProvider for FloeTable {
 
     /// `TRUNCATE t`: an overwrite with nothing, one snapshot removing every file; returns
     /// the number of rows removed, as DELETE does.
-    async fn truncate(&self, _state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn truncate(&self, state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
         self.check_writable()?;
         let empty = Arc::new(datafusion::physical_plan::empty::EmptyExec::new(
             self.schema.clone(),
         ));
         let mut exec = InsertExec::new(self.clone(), empty, true);
         exec.truncate = true;
+        // With delete files, the rows removed are counted by a scan (delete files
+        // applied), not summed from the manifests' record counts.
+        let has_deletes = snapshot_files(&self.shared.engine, &self.table, self.snapshot_id())
+            .await?
+            .is_some_and(|(_, deletes)| !deletes.is_empty());
+        if has_deletes {
+            exec.visible_rows = Some(self.scan(state, Some(&vec![]), &[], None).await?);
+        }
         Ok(Arc::new(exec))
     }
 }
@@ -345,6 +353,8 @@ pub struct InsertExec {
     overwrite: bool,
     /// TRUNCATE: report the rows removed rather than the (zero) rows written.
     truncate: bool,
+    /// TRUNCATE of a table with delete files: the scan that counts its visible rows.
+    visible_rows: Option<Arc<dyn ExecutionPlan>>,
     properties: Arc<PlanProperties>,
 }
 
@@ -361,6 +371,7 @@ impl InsertExec {
             input,
             overwrite,
             truncate: false,
+            visible_rows: None,
             properties,
         }
     }
@@ -399,6 +410,7 @@ async fn run_insert(
     input: Arc<dyn ExecutionPlan>,
     overwrite: bool,
     truncate: bool,
+    visible_rows: Option<Arc<dyn ExecutionPlan>>,
     ctx: Arc<TaskContext>,
 ) -> Result<u64> {
     let name = table.display_name();
@@ -410,18 +422,30 @@ async fn run_insert(
         .resolve(&table.ident)
         .await?
         .unwrap_or_else(|| table.table.clone());
-    let (files, rows) = write_plan(&base, &name, input, ctx).await?;
+    let (files, rows) = write_plan(&base, &name, input, ctx.clone()).await?;
     if files.is_empty() && !overwrite {
         return Ok(0);
     }
-    // An overwrite never retries, so the rows TRUNCATE removes are exactly the base's.
-    let rows = if truncate {
-        crate::scan::snapshot_files(&shared.engine, &base, base.metadata().current_snapshot_id())
-            .await?
-            .map(|(live, _)| live.iter().map(|f| f.file.record_count()).sum())
-            .unwrap_or(0)
-    } else {
-        rows
+    // An overwrite never retries, so the rows TRUNCATE removes are exactly the base's:
+    // counted by the planned scan when the base is the version it read (delete files
+    // applied), else the files' record counts.
+    let rows = match (truncate, visible_rows) {
+        (false, _) => rows,
+        (true, Some(scan)) if table.snapshot_id() == base.metadata().current_snapshot_id() => {
+            datafusion::physical_plan::collect(scan, ctx)
+                .await?
+                .iter()
+                .map(|b| b.num_rows() as u64)
+                .sum()
+        }
+        (true, _) => crate::scan::snapshot_files(
+            &shared.engine,
+            &base,
+            base.metadata().current_snapshot_id(),
+        )
+        .await?
+        .map(|(live, _)| live.iter().map(|f| f.file.record_count()).sum())
+        .unwrap_or(0),
     };
     let catalog = &shared.engine.catalog;
     let mut base = base;
@@ -503,6 +527,7 @@ impl ExecutionPlan for InsertExec {
         };
         let mut exec = Self::new(self.table.clone(), input, self.overwrite);
         exec.truncate = self.truncate;
+        exec.visible_rows = self.visible_rows.clone();
         Ok(Arc::new(exec))
     }
 
@@ -519,6 +544,7 @@ impl ExecutionPlan for InsertExec {
             self.input.clone(),
             self.overwrite,
             self.truncate,
+            self.visible_rows.clone(),
             context,
         );
         let stream = futures::stream::once(async move { fut.await.and_then(count_batch) });
