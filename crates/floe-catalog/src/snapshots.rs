@@ -386,8 +386,11 @@ impl RedbCatalog {
         let mut removed_records = 0u64;
         let mut removed_found = HashSet::new();
         let mut delete_manifests: Vec<ManifestFile> = Vec::new();
-        if let Some(p) = &parent {
-            let list = self.manifest_list(md, p).await?;
+        let parent_list = match &parent {
+            Some(p) => Some(self.manifest_list(md, p).await?),
+            None => None,
+        };
+        if let Some(list) = &parent_list {
             for mf in list.entries() {
                 if mf.content == ManifestContentType::Deletes {
                     if change.remove_all {
@@ -444,12 +447,11 @@ impl RedbCatalog {
 
         // Delete files that can no longer apply to any data file (every file they could
         // apply to is removed here) go in the same snapshot, as Iceberg Java drops them.
-        if let (Some(p), false) = (&parent, delete_manifests.is_empty()) {
+        if let (Some(list), false) = (&parent_list, delete_manifests.is_empty()) {
             if change.removed.is_empty() {
                 kept.append(&mut delete_manifests);
             } else {
-                let list = self.manifest_list(md, p).await?;
-                let remaining = self.remaining_data(md, &list, &change).await?;
+                let remaining = self.remaining_data(md, list, &change).await?;
                 let new_seq = (!change.added.is_empty()).then_some(sequence_number);
                 for mf in delete_manifests {
                     let manifest = self.manifest(md, &mf).await?;

@@ -17,9 +17,7 @@ use iceberg::spec::{DataContentType, DataFileFormat};
 
 /// A path in one canonical spelling: `file:/x`, `file:///x` and `/x` name the same
 /// local file, and writers mix them within one table (even within one delete file).
-pub fn path_key(location: &str) -> String {
-    floe_catalog::storage::location_key(location)
-}
+pub use floe_catalog::storage::location_key as path_key;
 
 /// A file format as users spell it.
 pub fn format_name(format: DataFileFormat) -> &'static str {

@@ -62,6 +62,15 @@ async fn read_columns(
         .await
         .map_err(|e| err(delete, e))?;
     let columns = pick(builder.schema()).map_err(|e| err(delete, e))?;
+    collect(builder, columns, delete).await
+}
+
+/// Reads the top-level `columns` of a delete file, in large batches.
+async fn collect(
+    builder: ParquetRecordBatchStreamBuilder<ParquetObjectReader>,
+    columns: Vec<usize>,
+    delete: &LiveFile,
+) -> Result<Vec<RecordBatch>> {
     let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
     let stream = builder
         .with_projection(mask)
@@ -128,13 +137,7 @@ pub async fn load_positions(
     let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
     let mut cols = vec![path_col, pos_col];
     cols.sort_unstable();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
-    let stream = builder
-        .with_projection(mask)
-        .with_batch_size(DELETE_BATCH_ROWS)
-        .build()
-        .map_err(|e| err(delete, e))?;
-    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| err(delete, e))?;
+    let batches = collect(builder, cols, delete).await?;
     let mut count = 0u64;
     for batch in batches {
         let schema = batch.schema();
