@@ -318,6 +318,11 @@ impl Session {
         } else {
             rewrite(sql, &resolved)
         };
+        let sql = if keyword == "MERGE" {
+            crate::dml::merge::expand_star_actions(&sql)
+        } else {
+            sql
+        };
         let (sql, extras) = if keyword == "CREATE" {
             crate::ddl::extract_create_extras(&sql)?
         } else {
@@ -331,7 +336,7 @@ impl Session {
     /// expression-depth limit, in the session's dialect (`SET
     /// datafusion.sql_parser.dialect = ...`, as DataFusion's own `SessionContext::sql`
     /// honours it), on a grown stack, refusing input known to panic DataFusion's planner.
-    fn parse_checked(&self, sql: &str) -> Result<DFStatement> {
+    pub(crate) fn parse_checked(&self, sql: &str) -> Result<DFStatement> {
         check_expression_depth(sql)?;
         let (recursion_limit, dialect_name, decimal_literals) = {
             let state = self.ctx.state_ref();
@@ -462,6 +467,10 @@ impl Session {
         extras: &crate::ddl::CreateExtras,
     ) -> Result<Option<StatementOutput>> {
         match s {
+            Statement::Merge(m) => {
+                let n = self.merge(m).await?;
+                Ok(Some(StatementOutput::count(n)?))
+            }
             Statement::CreateTable(ct) if !ct.external => {
                 let name = self.table_name(&ct.name)?;
                 if !self.is_floe(&name.catalog) {

@@ -180,6 +180,10 @@ pub fn find_clauses(sql: &str) -> Result<Vec<Clause>> {
                     };
                 }
                 Keyword::JOIN => *top = Ctx::From,
+                // MERGE INTO target USING source: the source may be any version.
+                Keyword::USING if statement_kind == Keyword::MERGE && depth == 1 => {
+                    *top = Ctx::From
+                }
                 Keyword::INTO => *top = Ctx::Target,
                 Keyword::UPDATE if depth == 1 => *top = Ctx::Target,
                 Keyword::SELECT
@@ -561,6 +565,7 @@ mod tests {
             "INSERT INTO t FOR VERSION AS OF 1 SELECT 1",
             "DELETE FROM t FOR VERSION AS OF 1 WHERE a = 1",
             "UPDATE t FOR VERSION AS OF 1 SET a = 1",
+            "MERGE INTO t FOR VERSION AS OF 1 USING u ON true WHEN MATCHED THEN DELETE",
         ] {
             let err = find_clauses(sql).unwrap_err().to_string();
             assert!(
@@ -568,9 +573,13 @@ mod tests {
                 "{sql}: {err}"
             );
         }
-        // Reading an older version inside an INSERT's query is fine.
+        // Reading an older version inside an INSERT's query, or as a MERGE source, is fine.
         assert_eq!(
             clauses("INSERT INTO t SELECT * FROM u FOR VERSION AS OF 3").len(),
+            1
+        );
+        assert_eq!(
+            clauses("MERGE INTO t USING t FOR VERSION AS OF 'v' AS s ON t.a = s.a WHEN MATCHED THEN DELETE").len(),
             1
         );
     }

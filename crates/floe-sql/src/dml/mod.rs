@@ -1,4 +1,4 @@
-//! DELETE and UPDATE by copy-on-write.
+//! DELETE and UPDATE by copy-on-write (MERGE in [`merge`]).
 //!
 //! The front end takes the statement's *unoptimized* plan, so the predicate is exactly
 //! what the user wrote (DataFusion's optimizer may fold `WHERE 1=0` away or turn
@@ -31,6 +31,8 @@ use crate::frontend::Session;
 use crate::provider::FloeTable;
 use crate::scan::FILE_COLUMN;
 use crate::write::{delete_files, write_plan};
+
+pub mod merge;
 
 /// The pieces of a DELETE/UPDATE input plan.
 struct Shape {
@@ -84,7 +86,7 @@ fn has_subquery(e: &Expr) -> bool {
 }
 
 /// Replaces the scan of the target table with a scan of `provider`.
-fn replace_scan(plan: &LogicalPlan, provider: Arc<FloeTable>) -> Result<LogicalPlan> {
+pub(crate) fn replace_scan(plan: &LogicalPlan, provider: Arc<FloeTable>) -> Result<LogicalPlan> {
     plan.clone()
         .transform_up(|node| match node {
             LogicalPlan::TableScan(ts) => {
@@ -107,7 +109,57 @@ fn replace_scan(plan: &LogicalPlan, provider: Arc<FloeTable>) -> Result<LogicalP
 }
 
 impl Session {
-    async fn collect_plan(
+    /// The end of every rewriting statement (DELETE, UPDATE, MERGE): one snapshot that
+    /// removes `removed` and adds `added` (already durable), committed — or staged in the
+    /// session's transaction — with the base snapshot as a requirement, so a concurrent
+    /// change fails the statement instead of being lost. On any failure the added files
+    /// are deleted and the table is unchanged.
+    pub(crate) async fn commit_rewrite(
+        &self,
+        table: &FloeTable,
+        base: &iceberg::table::Table,
+        added: Vec<iceberg::spec::DataFile>,
+        removed: HashSet<String>,
+    ) -> Result<()> {
+        if added.is_empty() && removed.is_empty() {
+            return Ok(());
+        }
+        let change = SnapshotChange {
+            added: added.clone(),
+            removed,
+            ..Default::default()
+        };
+        let produced = match self
+            .shared
+            .engine
+            .catalog
+            .produce_snapshot(base, change)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                delete_files(base, &added).await;
+                return Err(to_df(e));
+            }
+        };
+        if let Err(e) = self
+            .shared
+            .commit_or_stage(
+                table.txn,
+                table.ident(),
+                base,
+                produced.requirements,
+                produced.updates,
+            )
+            .await
+        {
+            delete_files(base, &added).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn collect_plan(
         &self,
         plan: LogicalPlan,
     ) -> Result<Vec<datafusion::arrow::array::RecordBatch>> {
@@ -156,7 +208,6 @@ impl Session {
             predicate,
             assignments,
         } = shape(input, update)?;
-        let catalog = &self.shared.engine.catalog;
         let name = table.display_name();
         let base = table.iceberg_table().clone();
         // Rows other engines deleted (delete files) are applied by the scans below, so a
@@ -302,32 +353,7 @@ impl Session {
                     .map(str::to_string),
             );
         }
-        let change = SnapshotChange {
-            added: added.clone(),
-            removed,
-            ..Default::default()
-        };
-        let produced = match catalog.produce_snapshot(&base, change).await {
-            Ok(p) => p,
-            Err(e) => {
-                delete_files(&base, &added).await;
-                return Err(to_df(e));
-            }
-        };
-        if let Err(e) = self
-            .shared
-            .commit_or_stage(
-                table.txn,
-                table.ident(),
-                &base,
-                produced.requirements,
-                produced.updates,
-            )
-            .await
-        {
-            delete_files(&base, &added).await;
-            return Err(e);
-        }
+        self.commit_rewrite(table, &base, added, removed).await?;
         Ok(affected)
     }
 }
