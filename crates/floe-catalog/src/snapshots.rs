@@ -42,8 +42,17 @@ pub struct SnapshotChange {
     pub added: Vec<DataFile>,
     /// Paths of live data files to remove.
     pub removed: HashSet<String>,
+    /// Position delete files to add (merge-on-read: Iceberg's row delta), each with the
+    /// id of the partition spec of the data files it names (its partition tuple is in
+    /// that spec).
+    pub added_deletes: Vec<(i32, DataFile)>,
     /// Remove every live data and delete file (INSERT OVERWRITE of the whole table).
     pub remove_all: bool,
+    /// The change rewrites rows without changing them (compaction): Iceberg's `replace`.
+    pub rewrite: bool,
+    /// Merge every partition spec's data manifests into one (`rewrite_manifests`),
+    /// however few there are.
+    pub rewrite_manifests: bool,
     /// Extra summary properties.
     pub properties: HashMap<String, String>,
 }
@@ -59,6 +68,10 @@ pub struct ProducedSnapshot {
     pub updates: Vec<TableUpdate>,
     /// Rows in removed files (for DELETE/UPDATE row accounting).
     pub removed_records: u64,
+    /// Data manifests merged into others, and the merged manifests written.
+    pub manifests_rewritten: usize,
+    /// See [`ProducedSnapshot::manifests_rewritten`].
+    pub manifests_added: usize,
 }
 
 /// A live data file of a snapshot, with the manifest facts needed to rewrite it.
@@ -496,7 +509,11 @@ impl RedbCatalog {
             .iter()
             .filter(|m| m.content == ManifestContentType::Data)
             .count();
-        if data_manifests + usize::from(!change.added.is_empty()) > MANIFEST_MERGE_THRESHOLD {
+        let mut manifests_rewritten = 0;
+        let mut manifests_added = 0;
+        if change.rewrite_manifests
+            || data_manifests + usize::from(!change.added.is_empty()) > MANIFEST_MERGE_THRESHOLD
+        {
             // Manifests rewritten above are read back below: finish writing them first.
             crate::storage::flush_pending()
                 .await
@@ -521,6 +538,7 @@ impl RedbCatalog {
                 let spec = spec_for(spec_id)?;
                 let mut w = new_writer(next_manifest_path(), &spec)?;
                 let mut any = false;
+                manifests_rewritten += group.len();
                 for mf in &group {
                     let manifest = self.manifest(md, mf).await?;
                     for e in manifest.entries().iter().filter(|e| e.is_alive()) {
@@ -530,10 +548,40 @@ impl RedbCatalog {
                 }
                 if any {
                     kept.push(w.write_manifest_file().await?);
+                    manifests_added += 1;
                 }
             }
         }
 
+        let has_delete_adds = !change.added_deletes.is_empty();
+        if has_delete_adds {
+            if version == FormatVersion::V1 {
+                return Err(Error::InvalidArgument(format!(
+                    "table '{ident}' uses Iceberg format version 1, which has no delete files; merge-on-read needs format-version 2"
+                )));
+            }
+            let mut by_spec: HashMap<i32, Vec<DataFile>> = HashMap::new();
+            for (spec_id, f) in change.added_deletes {
+                by_spec.entry(spec_id).or_default().push(f);
+            }
+            let mut specs: Vec<_> = by_spec.into_iter().collect();
+            specs.sort_by_key(|(id, _)| *id);
+            for (spec_id, files) in specs {
+                let spec = spec_for(spec_id)?;
+                let builder = ManifestWriterBuilder::new(
+                    io.new_output(next_manifest_path())?,
+                    Some(snapshot_id),
+                    schema.clone(),
+                    (*spec).clone(),
+                );
+                let mut w = builder.build_v2_deletes();
+                for f in files {
+                    summary.add_file(&f, schema.clone(), spec.clone());
+                    w.add_file(f, UNASSIGNED_SEQUENCE_NUMBER)?;
+                }
+                kept.push(w.write_manifest_file().await?);
+            }
+        }
         let has_adds = !change.added.is_empty();
         if has_adds {
             let spec = md.default_partition_spec().clone();
@@ -562,7 +610,10 @@ impl RedbCatalog {
         props.extend(summary.build());
         add_totals(&mut props, parent.as_ref().map(|p| p.summary()));
         let removed_any = removed_records > 0 || !removed_found.is_empty() || change.remove_all;
-        let operation = match (has_adds, removed_any) {
+        // As Iceberg Java names them: a row delta that only adds deletes is a `delete`,
+        // one that also adds rows an `overwrite`.
+        let operation = match (has_adds, removed_any || has_delete_adds) {
+            _ if change.rewrite || change.rewrite_manifests => Operation::Replace,
             (true, false) => Operation::Append,
             (true, true) => Operation::Overwrite,
             (false, true) => Operation::Delete,
@@ -604,6 +655,8 @@ impl RedbCatalog {
                 },
             ],
             removed_records,
+            manifests_rewritten,
+            manifests_added,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! (INSERT, INSERT OVERWRITE, CREATE TABLE AS), copy-on-write DELETE/UPDATE, Iceberg DDL,
 //! and the SQL front end (time travel, transactions, `CALL`).
 
+pub mod compaction;
 pub mod ddl;
 pub mod dml;
 pub mod engine;

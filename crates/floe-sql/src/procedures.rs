@@ -33,6 +33,8 @@ enum Kind {
     Timestamp,
     Bool,
     TextList,
+    /// `map('k', 'v', ...)` (Spark) of strings or numbers.
+    TextMap,
 }
 
 impl Kind {
@@ -43,6 +45,7 @@ impl Kind {
             Kind::Timestamp => "a timestamp",
             Kind::Bool => "a boolean",
             Kind::TextList => "a list of strings (ARRAY['a', 'b'])",
+            Kind::TextMap => "a map of strings (map('key', 'value', ...))",
         }
     }
 }
@@ -54,6 +57,7 @@ enum Arg {
     Timestamp(i64),
     Bool(bool),
     TextList(Vec<String>),
+    TextMap(Vec<(String, String)>),
 }
 
 impl Arg {
@@ -64,6 +68,7 @@ impl Arg {
             Arg::Timestamp(_) => "a timestamp".into(),
             Arg::Bool(b) => format!("the boolean {b}"),
             Arg::TextList(_) => "a list".into(),
+            Arg::TextMap(_) => "a map".into(),
         }
     }
 }
@@ -168,6 +173,17 @@ const PROCEDURES: &[(&str, &[Param])] = &[
         ],
     ),
     ("check", &[]),
+    (
+        "rewrite_data_files",
+        &[
+            p("table", Kind::Text, true),
+            p("strategy", Kind::Text, false),
+            p("sort_order", Kind::Text, false),
+            p("where", Kind::Text, false),
+            p("options", Kind::TextMap, false),
+        ],
+    ),
+    ("rewrite_manifests", &[p("table", Kind::Text, true)]),
 ];
 
 /// Bound arguments of one call.
@@ -210,6 +226,12 @@ impl Args {
         match self.get(name) {
             Some(Arg::TextList(l)) => Some(l.clone()),
             _ => None,
+        }
+    }
+    fn map(&self, name: &str) -> Vec<(String, String)> {
+        match self.get(name) {
+            Some(Arg::TextMap(m)) => m.clone(),
+            _ => Vec::new(),
         }
     }
     fn required_text(&self, name: &str) -> Result<String> {
@@ -298,6 +320,41 @@ impl Session {
                 _ => {}
             },
             SqlExpr::UnaryOp { .. } => {}
+            SqlExpr::Function(f)
+                if f.name.to_string().eq_ignore_ascii_case("map")
+                    && matches!(f.args, FunctionArguments::List(_)) =>
+            {
+                let FunctionArguments::List(list) = &f.args else {
+                    unreachable!()
+                };
+                let mut items = Vec::new();
+                for a in &list.args {
+                    let FunctionArg::Unnamed(FunctionArgExpr::Expr(item)) = a else {
+                        return plan_err!("map(...) takes plain values, not '{a}'");
+                    };
+                    items.push(match Box::pin(self.argument(item)).await? {
+                        Arg::Text(s) => s,
+                        Arg::Int(n) => n.to_string(),
+                        Arg::Bool(b) => b.to_string(),
+                        other => {
+                            return plan_err!(
+                                "map(...) keys and values must be strings or numbers, not {}",
+                                other.describe()
+                            );
+                        }
+                    });
+                }
+                if items.len() % 2 != 0 {
+                    return plan_err!(
+                        "map(...) takes key, value pairs; '{e}' has an odd number of items"
+                    );
+                }
+                let pairs = items
+                    .chunks(2)
+                    .map(|kv| (kv[0].clone(), kv[1].clone()))
+                    .collect();
+                return Ok(Arg::TextMap(pairs));
+            }
             SqlExpr::Array(array) => {
                 let mut items = Vec::new();
                 for item in &array.elem {
@@ -413,7 +470,8 @@ impl Session {
                 | (Kind::Int, v @ Arg::Int(_))
                 | (Kind::Bool, v @ Arg::Bool(_)) => v,
                 (Kind::Timestamp, v @ Arg::Timestamp(_))
-                | (Kind::TextList, v @ Arg::TextList(_)) => v,
+                | (Kind::TextList, v @ Arg::TextList(_))
+                | (Kind::TextMap, v @ Arg::TextMap(_)) => v,
                 (Kind::Timestamp, Arg::Text(s)) => match parse_timestamp_ms(&s) {
                     Some(ms) => Arg::Timestamp(ms),
                     None => {
@@ -900,6 +958,48 @@ pub async fn call(session: &Session, sql: &str) -> Result<StatementOutput> {
                             .map(|p| p.problem.clone())
                             .collect::<Vec<_>>(),
                     )),
+                ],
+            )
+        }
+        "rewrite_data_files" => {
+            let ident = session.table_arg(&args.required_text("table")?)?;
+            let r = session
+                .rewrite_data_files(
+                    &ident,
+                    args.text("strategy").as_deref(),
+                    args.text("sort_order").as_deref(),
+                    args.text("where").as_deref(),
+                    &args.map("options"),
+                )
+                .await?;
+            table_output(
+                &[
+                    ("rewritten_data_files_count", DataType::Int64),
+                    ("added_data_files_count", DataType::Int64),
+                    ("rewritten_bytes_count", DataType::Int64),
+                    ("failed_data_files_count", DataType::Int64),
+                    ("removed_delete_files_count", DataType::Int64),
+                ],
+                vec![
+                    Arc::new(Int64Array::from(vec![r.rewritten_data_files as i64])),
+                    Arc::new(Int64Array::from(vec![r.added_data_files as i64])),
+                    Arc::new(Int64Array::from(vec![r.rewritten_bytes as i64])),
+                    Arc::new(Int64Array::from(vec![0i64])),
+                    Arc::new(Int64Array::from(vec![r.removed_delete_files as i64])),
+                ],
+            )
+        }
+        "rewrite_manifests" => {
+            let ident = session.table_arg(&args.required_text("table")?)?;
+            let (rewritten, added) = session.rewrite_manifests(&ident).await?;
+            table_output(
+                &[
+                    ("rewritten_manifests_count", DataType::Int64),
+                    ("added_manifests_count", DataType::Int64),
+                ],
+                vec![
+                    Arc::new(Int64Array::from(vec![rewritten as i64])),
+                    Arc::new(Int64Array::from(vec![added as i64])),
                 ],
             )
         }

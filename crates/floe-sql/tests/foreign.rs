@@ -313,6 +313,13 @@ async fn writes_on_tables_with_foreign_deletes_keep_deleted_rows_deleted() {
         s.sql(&format!("CALL register_table('{table}', '{location}')"))
             .await
             .unwrap();
+        // These tables were written with merge-on-read modes; copy-on-write is checked
+        // here (merge-on-read in `merge_on_read_writes_on_foreign_tables`).
+        s.sql(&format!(
+            "ALTER TABLE {table} SET TBLPROPERTIES ('write.delete.mode' = 'copy-on-write', 'write.update.mode' = 'copy-on-write')"
+        ))
+        .await
+        .unwrap();
         let original = ids(&s, &format!("SELECT id FROM {table} ORDER BY id")).await;
         assert_eq!(original.len(), 2, "{table}");
         assert_eq!(
@@ -429,4 +436,66 @@ async fn writes_on_tables_with_foreign_deletes_keep_deleted_rows_deleted() {
         ids(&s, &format!("SELECT count(*) FROM {table}")).await,
         vec![0]
     );
+}
+
+/// The Impala tables declare `write.delete.mode` = merge-on-read (the equality one also
+/// `write.update.mode`), which floe honours: with both set, DELETE and UPDATE add one
+/// position delete file each on top of the writer's own position or equality deletes,
+/// and no deleted row comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_on_read_writes_on_foreign_tables() {
+    let Some((_dir, relocated, s)) = relocated_session().await else {
+        return;
+    };
+    let ice = relocated.join("impala/testdata/data/iceberg_test/hadoop_catalog/ice");
+    for (table, metadata) in [
+        ("iceberg_v2_delete_positional", "v2.metadata.json"),
+        ("iceberg_v2_delete_equality", "v4.metadata.json"),
+    ] {
+        let location = path_uri(&ice.join(table).join("metadata").join(metadata));
+        s.sql(&format!("CALL register_table('{table}', '{location}')"))
+            .await
+            .unwrap();
+        s.sql(&format!(
+            "ALTER TABLE {table} SET TBLPROPERTIES ('write.update.mode' = 'merge-on-read')"
+        ))
+        .await
+        .unwrap();
+        let original = ids(&s, &format!("SELECT id FROM {table} ORDER BY id")).await;
+        let position_files = format!("SELECT count(*) FROM \"{table}$files\" WHERE content = 1");
+        let before = ids(&s, &position_files).await[0];
+        let all = ids(
+            &s,
+            &format!("SELECT count(*) FROM \"{table}$files\" WHERE content <> 0"),
+        )
+        .await[0];
+        assert!(all > 0, "{table}: the fixture has delete files");
+        s.sql(&format!("DELETE FROM {table} WHERE id = {}", original[0]))
+            .await
+            .unwrap();
+        s.sql(&format!(
+            "UPDATE {table} SET data = 'updated' WHERE id <> -1"
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            ids(
+                &s,
+                &format!("SELECT id FROM {table} WHERE data = 'updated' ORDER BY id")
+            )
+            .await,
+            original[1..].to_vec(),
+            "{table}: merge-on-read DELETE and UPDATE"
+        );
+        assert_eq!(
+            ids(&s, &format!("SELECT count(*) FROM {table}")).await,
+            vec![original.len() as i64 - 1],
+            "{table}: rows after merge-on-read DELETE and UPDATE"
+        );
+        assert_eq!(
+            ids(&s, &position_files).await[0],
+            before + 2,
+            "{table}: one position delete file per statement"
+        );
+    }
 }

@@ -74,3 +74,137 @@ row id=5 i=50 label=five d=5.5 dec=5.50 dt=2026-05-05 ts=NULL b=false
 ";
     assert_eq!(text, expected);
 }
+
+fn duckdb_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import duckdb, duckdb_ext"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Rows of a table as a Python reader prints them (`row k=v ...`, sorted).
+fn python_rows(script: &str, metadata: &str) -> Vec<String> {
+    let out = Command::new("python3")
+        .args([script, metadata])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("row "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A merge-on-read table (position delete files from DELETE, UPDATE and MERGE, on a
+/// partitioned table) reads the same in floe, pyiceberg and DuckDB's iceberg extension.
+#[tokio::test]
+async fn merge_on_read_tables_read_the_same_in_pyiceberg_and_duckdb() {
+    let ready = pyiceberg_available() && duckdb_available();
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "pyiceberg and duckdb are required in CI (.ci/run installs them)"
+        );
+        eprintln!("skipping: python3 with pyiceberg and duckdb is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = RedbCatalog::open(dir.path()).await.unwrap();
+    catalog
+        .create_ns(&NamespaceIdent::new("public".into()), HashMap::new())
+        .await
+        .unwrap();
+    let engine = Engine::new(catalog.clone(), "floe").unwrap();
+    let s = Session::new(engine, SessionOptions::default()).unwrap();
+    for sql in [
+        "CREATE TABLE m (id BIGINT, region VARCHAR, n INT) PARTITIONED BY (region) TBLPROPERTIES \
+         ('write.delete.mode' = 'merge-on-read', 'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')",
+        "INSERT INTO m SELECT value, CASE value % 3 WHEN 0 THEN 'eu' WHEN 1 THEN 'us' ELSE 'apac' END, CAST(value AS INT) AS n FROM generate_series(1, 3000)",
+        "INSERT INTO m VALUES (5000, 'eu', 1), (5001, NULL, 2)",
+        "DELETE FROM m WHERE id % 7 = 0",
+        "UPDATE m SET n = -n, region = 'moved' WHERE id % 11 = 0",
+        "MERGE INTO m USING (SELECT value AS id FROM generate_series(2990, 3010)) s ON m.id = s.id \
+         WHEN MATCHED AND s.id % 2 = 0 THEN DELETE WHEN MATCHED THEN UPDATE SET n = 0 \
+         WHEN NOT MATCHED THEN INSERT VALUES (s.id, 'new', 1)",
+        "DELETE FROM m WHERE region IS NULL",
+    ] {
+        s.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let delete_files = s
+        .sql("SELECT count(*) FROM \"m$files\" WHERE content = 1")
+        .await
+        .unwrap();
+    let delete_files = delete_files[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    assert!(
+        delete_files >= 4,
+        "expected position delete files, found {delete_files}"
+    );
+    let floe_rows: Vec<String> = {
+        let batches = s.sql("SELECT id, region, n FROM m").await.unwrap();
+        let mut rows = Vec::new();
+        for b in batches {
+            let ids = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .unwrap();
+            let regions = datafusion::arrow::compute::cast(
+                b.column(1),
+                &datafusion::arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let regions = regions
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .unwrap();
+            let ns = b
+                .column(2)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int32Array>()
+                .unwrap();
+            use datafusion::arrow::array::Array;
+            for i in 0..b.num_rows() {
+                let region = if regions.is_null(i) {
+                    "NULL".to_string()
+                } else {
+                    regions.value(i).to_string()
+                };
+                rows.push(format!(
+                    "row id={} region={} n={}",
+                    ids.value(i),
+                    region,
+                    ns.value(i)
+                ));
+            }
+        }
+        rows.sort();
+        rows
+    };
+    assert!(floe_rows.len() > 2000, "{} rows", floe_rows.len());
+    let record = catalog
+        .table_record(&TableIdent::from_strs(["public", "m"]).unwrap())
+        .unwrap();
+    let pyiceberg = python_rows(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/read_table.py"),
+        &record.location,
+    );
+    let duckdb = python_rows(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/read_duckdb.py"),
+        &record.location,
+    );
+    assert_eq!(pyiceberg.len(), floe_rows.len(), "pyiceberg row count");
+    assert_eq!(pyiceberg, floe_rows, "pyiceberg rows");
+    assert_eq!(duckdb.len(), floe_rows.len(), "duckdb row count");
+    assert_eq!(duckdb, floe_rows, "duckdb rows");
+}

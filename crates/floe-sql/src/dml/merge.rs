@@ -38,9 +38,11 @@ use datafusion::sql::sqlparser::ast::{
     MergeInsertKind, ObjectName, ObjectNamePart, TableFactor,
 };
 
+use super::merge_on_read::{self, Mode};
 use crate::frontend::Session;
 use crate::provider::FloeTable;
 use crate::scan::FILE_COLUMN;
+use crate::scan::positions::{CollectedPositions, POS_COLUMN};
 use crate::write::write_plan;
 
 /// Marks "every column by name" (`UPDATE SET *`, `INSERT *`, DuckDB's bare `UPDATE` and
@@ -386,8 +388,11 @@ impl Planner<'_> {
         only: Option<Arc<HashSet<String>>>,
         row_id: bool,
         with_file: bool,
+        positions: bool,
     ) -> Result<LogicalPlan> {
-        let provider: Arc<FloeTable> = Arc::new(if with_file || only.is_some() {
+        let provider: Arc<FloeTable> = Arc::new(if positions {
+            self.table.with_positions()
+        } else if with_file || only.is_some() {
             self.table.with_file_column(only)
         } else {
             self.table.clone()
@@ -535,13 +540,30 @@ impl Session {
             .filter(|(_, c)| matches!(c.action, MergeAction::Delete { .. }))
             .map(|(n, _)| n as i32 + 1)
             .collect();
+        let updating: HashSet<i32> = clauses
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.action, MergeAction::Update(_)))
+            .map(|(n, _)| n as i32 + 1)
+            .collect();
         let has_snapshot = table.snapshot_id().is_some();
+        let mode = merge_on_read::mode(table, "write.merge.mode")?;
+        let collected: CollectedPositions = Default::default();
+        let live_files = match (mode, has_snapshot) {
+            (Mode::MergeOnRead, true) => {
+                crate::scan::snapshot_files(&self.shared.engine, &base, table.snapshot_id())
+                    .await?
+                    .map(|(files, _)| files)
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
 
         // 1. Which files change, and the cardinality check.
         let mut affected_rows = 0u64;
         let mut affected: HashSet<String> = HashSet::new();
         if has_snapshot && (has_matched || has_by_source) {
-            let target = planner.target(None, has_matched, true)?;
+            let target = planner.target(None, has_matched, true, false)?;
             let join = if has_by_source {
                 JoinType::Left
             } else {
@@ -610,11 +632,24 @@ impl Session {
 
         let mut added = Vec::new();
         let result = async {
-            // 2. Rewrite the affected files.
+            // 2. Rewrite the affected files (copy-on-write), or mark the rows that change
+            // deleted and write the updated ones (merge-on-read).
             if !affected.is_empty() {
-                let only = Arc::new(affected.clone());
-                let target = planner.target(Some(only), false, true)?;
-                let joined = self.join(&planner, target, source.clone(), JoinType::Left, m)?;
+                let (target, join) = if mode == Mode::MergeOnRead {
+                    let join = if has_by_source {
+                        JoinType::Left
+                    } else {
+                        JoinType::Inner
+                    };
+                    (planner.target(None, false, false, true)?, join)
+                } else {
+                    let only = Arc::new(affected.clone());
+                    (
+                        planner.target(Some(only), false, true, false)?,
+                        JoinType::Left,
+                    )
+                };
+                let joined = self.join(&planner, target, source.clone(), join, m)?;
                 let schema = joined.schema().clone();
                 let matched_clauses = planner.clauses(&schema, matched, true)?;
                 let by_source_clauses = planner.clauses(&schema, by_source, true)?;
@@ -660,20 +695,41 @@ impl Session {
                     .collect();
                 with_action.push(action.alias(ACTION));
                 let mut builder = LogicalPlanBuilder::from(joined).project(with_action)?;
-                if !deleting.is_empty() {
-                    let deleted =
-                        col(ACTION).in_list(deleting.iter().map(|n| lit(*n)).collect(), false);
-                    builder = builder.filter(Expr::IsNotTrue(Box::new(deleted)))?;
+                if mode == Mode::MergeOnRead {
+                    let in_list = |numbers: &HashSet<i32>| {
+                        col(ACTION).in_list(numbers.iter().map(|n| lit(*n)).collect(), false)
+                    };
+                    let file = col(Column::new(Some(planner.target_alias.clone()), FILE_COLUMN));
+                    let pos = col(Column::new(Some(planner.target_alias.clone()), POS_COLUMN));
+                    exprs.push(file.alias(FILE_COLUMN));
+                    exprs.push(pos.alias(POS_COLUMN));
+                    exprs.push(Expr::IsTrue(Box::new(in_list(&updating))).alias("__floe_keep"));
+                    let rows = builder
+                        .filter(Expr::IsTrue(Box::new(in_list(&rewriting))))?
+                        .project(exprs)?
+                        .build()?;
+                    let sink = self
+                        .position_sink(&rows, table.schema.fields().len(), &collected)
+                        .await?;
+                    let (files, _) = write_plan(&base, &name, sink, self.ctx.task_ctx()).await?;
+                    added.extend(files);
+                } else {
+                    if !deleting.is_empty() {
+                        let deleted =
+                            col(ACTION).in_list(deleting.iter().map(|n| lit(*n)).collect(), false);
+                        builder = builder.filter(Expr::IsNotTrue(Box::new(deleted)))?;
+                    }
+                    let rows = builder.project(exprs)?.build()?;
+                    let physical = self.ctx.state().create_physical_plan(&rows).await?;
+                    let (files, _) =
+                        write_plan(&base, &name, physical, self.ctx.task_ctx()).await?;
+                    added.extend(files);
                 }
-                let rows = builder.project(exprs)?.build()?;
-                let physical = self.ctx.state().create_physical_plan(&rows).await?;
-                let (files, _) = write_plan(&base, &name, physical, self.ctx.task_ctx()).await?;
-                added.extend(files);
             }
             // 3. Insert source rows that match no target row.
             let mut inserted = 0u64;
             if has_not_matched {
-                let target = planner.target(None, false, false)?;
+                let target = planner.target(None, false, false, false)?;
                 let anti = self.join(&planner, source.clone(), target, JoinType::LeftAnti, m)?;
                 let schema = anti.schema().clone();
                 let clauses = planner.clauses(&schema, not_matched, true)?;
@@ -725,7 +781,15 @@ impl Session {
                 return Err(e);
             }
         };
-        self.commit_rewrite(table, &base, added, affected).await?;
+        if mode == Mode::MergeOnRead {
+            let collected =
+                std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
+            self.commit_positions(table, &base, &live_files, collected, added)
+                .await?;
+        } else {
+            self.commit_rewrite(table, &base, added, Vec::new(), affected)
+                .await?;
+        }
         Ok(affected_rows + inserted)
     }
 

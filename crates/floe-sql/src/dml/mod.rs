@@ -33,15 +33,16 @@ use crate::scan::FILE_COLUMN;
 use crate::write::{delete_files, write_plan};
 
 pub mod merge;
+pub mod merge_on_read;
 
 /// The pieces of a DELETE/UPDATE input plan.
-struct Shape {
-    predicate: Option<Expr>,
+pub(crate) struct Shape {
+    pub(crate) predicate: Option<Expr>,
     /// UPDATE: one expression per table column (already cast to the column's type).
-    assignments: Option<Vec<Expr>>,
+    pub(crate) assignments: Option<Vec<Expr>>,
 }
 
-fn shape(input: &LogicalPlan, update: bool) -> Result<Shape> {
+pub(crate) fn shape(input: &LogicalPlan, update: bool) -> Result<Shape> {
     let (assignments, rest) = if update {
         match input {
             LogicalPlan::Projection(p) => (
@@ -110,25 +111,45 @@ pub(crate) fn replace_scan(plan: &LogicalPlan, provider: Arc<FloeTable>) -> Resu
 
 impl Session {
     /// The end of every rewriting statement (DELETE, UPDATE, MERGE): one snapshot that
-    /// removes `removed` and adds `added` (already durable), committed — or staged in the
-    /// session's transaction — with the base snapshot as a requirement, so a concurrent
-    /// change fails the statement instead of being lost. On any failure the added files
-    /// are deleted and the table is unchanged.
+    /// removes `removed` and adds `added` data files and `added_deletes` position delete
+    /// files (all already durable). See [`Session::commit_change`].
     pub(crate) async fn commit_rewrite(
         &self,
         table: &FloeTable,
         base: &iceberg::table::Table,
         added: Vec<iceberg::spec::DataFile>,
+        added_deletes: Vec<(i32, iceberg::spec::DataFile)>,
         removed: HashSet<String>,
     ) -> Result<()> {
-        if added.is_empty() && removed.is_empty() {
+        if added.is_empty() && added_deletes.is_empty() && removed.is_empty() {
             return Ok(());
         }
         let change = SnapshotChange {
-            added: added.clone(),
+            added,
+            added_deletes,
             removed,
             ..Default::default()
         };
+        self.commit_change(table, base, change).await.map(|_| ())
+    }
+
+    /// Every statement's and procedure's way to change a table: `change` (its new files
+    /// already durable) becomes one snapshot, committed — or staged in the session's
+    /// transaction — with the base snapshot as a requirement, so a concurrent change
+    /// fails the statement instead of being lost. On any failure the files the change
+    /// adds are deleted and the table is unchanged.
+    pub(crate) async fn commit_change(
+        &self,
+        table: &FloeTable,
+        base: &iceberg::table::Table,
+        change: SnapshotChange,
+    ) -> Result<floe_catalog::ProducedSnapshot> {
+        let written: Vec<iceberg::spec::DataFile> = change
+            .added
+            .iter()
+            .cloned()
+            .chain(change.added_deletes.iter().map(|(_, f)| f.clone()))
+            .collect();
         let produced = match self
             .shared
             .engine
@@ -138,7 +159,7 @@ impl Session {
         {
             Ok(p) => p,
             Err(e) => {
-                delete_files(base, &added).await;
+                delete_files(base, &written).await;
                 return Err(to_df(e));
             }
         };
@@ -148,15 +169,15 @@ impl Session {
                 table.txn,
                 table.ident(),
                 base,
-                produced.requirements,
-                produced.updates,
+                produced.requirements.clone(),
+                produced.updates.clone(),
             )
             .await
         {
-            delete_files(base, &added).await;
+            delete_files(base, &written).await;
             return Err(e);
         }
-        Ok(())
+        Ok(produced)
     }
 
     pub(crate) async fn collect_plan(
@@ -202,6 +223,23 @@ impl Session {
         update: bool,
     ) -> Result<u64> {
         table.check_writable()?;
+        let property = if update {
+            "write.update.mode"
+        } else {
+            "write.delete.mode"
+        };
+        // Merge-on-read marks rows deleted; a DELETE without WHERE (and TRUNCATE) removes
+        // whole files, which copy-on-write does without rewriting anything.
+        let has_predicate = update
+            || !matches!(
+                input,
+                LogicalPlan::TableScan(_) | LogicalPlan::SubqueryAlias(_)
+            );
+        if has_predicate
+            && merge_on_read::mode(table, property)? == merge_on_read::Mode::MergeOnRead
+        {
+            return self.merge_on_read(table, input, update).await;
+        }
         // Until the commit returns, the rewritten files are named by no metadata.
         let _writing = self.shared.engine.catalog.write_guard();
         let Shape {
@@ -353,7 +391,8 @@ impl Session {
                     .map(str::to_string),
             );
         }
-        self.commit_rewrite(table, &base, added, removed).await?;
+        self.commit_rewrite(table, &base, added, Vec::new(), removed)
+            .await?;
         Ok(affected)
     }
 }

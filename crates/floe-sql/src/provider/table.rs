@@ -76,6 +76,8 @@ pub struct FloeTable {
     /// Set for time-travel versions, which are read-only.
     pub(crate) version: Option<String>,
     pub(crate) with_file_column: bool,
+    /// Each row's position in its data file as a last column (merge-on-read writes).
+    pub(crate) with_position_column: bool,
     pub(crate) only_files: Option<Arc<HashSet<String>>>,
     /// The session's transaction when the table was resolved: a write through this
     /// provider stages into that transaction, or commits at once if there was none, and
@@ -105,6 +107,7 @@ impl FloeTable {
             schema,
             version,
             with_file_column: false,
+            with_position_column: false,
             only_files: None,
             txn: shared.txn_id(),
             definition: std::sync::OnceLock::new(),
@@ -212,6 +215,17 @@ impl FloeTable {
         }
     }
 
+    /// The same version with each row's data file path and position in that file as
+    /// two extra last columns (for merge-on-read DML).
+    pub fn with_positions(&self) -> Self {
+        Self {
+            with_file_column: true,
+            with_position_column: true,
+            only_files: None,
+            ..self.clone()
+        }
+    }
+
     /// Refuses writes to time-travel versions.
     pub(crate) fn check_writable(&self) -> Result<()> {
         if let Some(v) = &self.version {
@@ -237,7 +251,11 @@ impl TableProvider for FloeTable {
     }
 
     fn schema(&self) -> SchemaRef {
-        crate::scan::output_schema(&self.schema, self.with_file_column)
+        crate::scan::output_schema(
+            &self.schema,
+            self.with_file_column,
+            self.with_position_column,
+        )
     }
 
     fn table_type(&self) -> TableType {
@@ -266,6 +284,7 @@ impl TableProvider for FloeTable {
                 iceberg_schema: &self.iceberg_schema,
                 files,
                 with_file_column: self.with_file_column,
+                with_position_column: self.with_position_column,
                 only_files: self.only_files.as_deref(),
                 metadata: self.table.metadata(),
                 warehouse_root: &root,

@@ -13,6 +13,7 @@
 //! fail the scan with an error naming the file; no file is ever skipped.
 
 pub mod deletes;
+pub mod positions;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -379,6 +380,10 @@ pub struct ScanRequest<'a> {
     pub metadata: &'a iceberg::spec::TableMetadata,
     /// Add [`FILE_COLUMN`] after the table columns.
     pub with_file_column: bool,
+    /// Add [`positions::POS_COLUMN`] after the file column (which it implies): each
+    /// row's position in its data file. Such a scan reads every file whole and in order,
+    /// with no filter pushed into the decoder.
+    pub with_position_column: bool,
     /// Only these files (by path), when set.
     pub only_files: Option<&'a HashSet<String>>,
     /// The warehouse root (files outside it may be other engines' files, whose sizes
@@ -398,12 +403,23 @@ fn strip_qualifiers(e: &Expr) -> Result<Expr> {
 }
 
 /// The schema a scan produces before projection.
-pub fn output_schema(schema: &SchemaRef, with_file_column: bool) -> SchemaRef {
-    if !with_file_column {
+pub fn output_schema(
+    schema: &SchemaRef,
+    with_file_column: bool,
+    with_positions: bool,
+) -> SchemaRef {
+    if !with_file_column && !with_positions {
         return schema.clone();
     }
     let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
     fields.push(Arc::new(Field::new(FILE_COLUMN, DataType::Utf8, false)));
+    if with_positions {
+        fields.push(Arc::new(Field::new(
+            positions::POS_COLUMN,
+            DataType::Int64,
+            false,
+        )));
+    }
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
@@ -415,7 +431,11 @@ pub async fn plan_scan(
     filters: &[Expr],
     limit: Option<usize>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let full = output_schema(req.schema, req.with_file_column);
+    let with_positions = req.with_position_column;
+    let full = output_schema(req.schema, req.with_file_column, with_positions);
+    // Positions count rows as the decoder returns them: nothing may be pruned by a filter.
+    let filters: &[Expr] = if with_positions { &[] } else { filters };
+    let limit = if with_positions { None } else { limit };
     let projected = match projection {
         Some(p) => Arc::new(full.project(p)?),
         None => full.clone(),
@@ -465,7 +485,7 @@ pub async fn plan_scan(
     // Equality deletes are applied above the scan, which must then carry each row's
     // file and key columns.
     let equality = planned.as_ref().and_then(|p| p.equality.clone());
-    let file_column = req.with_file_column || equality.is_some();
+    let file_column = req.with_file_column || with_positions || equality.is_some();
     let metadata_cache = runtime.cache_manager.get_file_metadata_cache();
     let mut store_url: Option<ObjectStoreUrl> = None;
     let mut chosen = Vec::new();
@@ -596,7 +616,7 @@ pub async fn plan_scan(
         .into_iter()
         .map(|(_, files)| FileGroup::new(files))
         .collect();
-    let scan_full = output_schema(req.schema, file_column);
+    let scan_full = output_schema(req.schema, file_column, false);
     let table_schema = if file_column {
         TableSchema::new(
             req.schema.clone(),
@@ -629,9 +649,18 @@ pub async fn plan_scan(
         Some(p) => p.clone(),
         None => (0..full.fields().len()).collect(),
     };
-    let mut scan_columns = wanted.clone();
-    let mut key_columns = Vec::new();
     let file_index = req.schema.fields().len();
+    // The position column is made above the scan: the scan reads the file column instead.
+    let pos_index = file_index + 1;
+    let mut scan_columns: Vec<usize> = wanted
+        .iter()
+        .copied()
+        .filter(|c| !with_positions || *c != pos_index)
+        .collect();
+    if with_positions && !scan_columns.contains(&file_index) {
+        scan_columns.push(file_index);
+    }
+    let mut key_columns = Vec::new();
     if let Some(eq) = &equality {
         for k in &eq.keys {
             let mut cols = Vec::new();
@@ -667,28 +696,56 @@ pub async fn plan_scan(
                 .map(String::as_str),
         ))))
         .build();
-    let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
-    let Some(planned) = planned else {
-        return Ok(scan);
-    };
+    let mut scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
     let file_at = scan_columns
         .iter()
         .position(|c| *c == file_index)
         .unwrap_or(usize::MAX);
-    let filtered: Arc<dyn ExecutionPlan> = Arc::new(deletes::apply::DeleteFilterExec::new(
-        scan,
-        req.table.to_string(),
-        equality,
-        key_columns,
-        file_at,
-        planned.stats,
-    ));
-    if scan_columns.len() == wanted.len() {
+    if with_positions {
+        let skipped = planned
+            .as_ref()
+            .map(|p| p.positions.clone())
+            .unwrap_or_default();
+        scan = Arc::new(positions::RowPositionExec::new(
+            scan,
+            req.table.to_string(),
+            file_at,
+            Arc::new(skipped),
+        ));
+    }
+    // Where each wanted column is in the scan's output (the position column, if any, last).
+    let at: Vec<usize> = wanted
+        .iter()
+        .map(|c| {
+            if with_positions && *c == pos_index {
+                scan_columns.len()
+            } else {
+                scan_columns
+                    .iter()
+                    .position(|s| s == c)
+                    .unwrap_or(usize::MAX)
+            }
+        })
+        .collect();
+    let width = scan_columns.len() + usize::from(with_positions);
+    let filtered: Arc<dyn ExecutionPlan> = match planned {
+        Some(planned) => Arc::new(deletes::apply::DeleteFilterExec::new(
+            scan,
+            req.table.to_string(),
+            equality,
+            key_columns,
+            file_at,
+            planned.stats,
+        )),
+        None => scan,
+    };
+    if at.len() == width && at.iter().enumerate().all(|(i, a)| i == *a) {
         return Ok(filtered);
     }
     let schema = filtered.schema();
-    let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = (0..wanted.len())
-        .map(|i| {
+    let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = at
+        .iter()
+        .map(|&i| {
             let name = schema.field(i).name().clone();
             (
                 Arc::new(PhysicalColumn::new(&name, i)) as Arc<dyn PhysicalExpr>,

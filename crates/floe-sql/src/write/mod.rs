@@ -35,6 +35,8 @@ use parquet::file::properties::WriterProperties;
 
 use crate::error::iceberg_to_df;
 
+pub mod position_deletes;
+
 type Builder = DataFileWriterBuilder<ParquetWriterBuilder, DataLocation, DefaultFileNameGenerator>;
 
 /// Where a table's data files go: `<data dir>/<field>=<value>/.../<file>`, each name and
@@ -74,6 +76,11 @@ impl DataLocation {
             }
         };
         Ok(Self { data_dir })
+    }
+
+    /// A file directly in the data directory.
+    pub fn file(&self, name: &str) -> String {
+        format!("{}/{name}", self.data_dir)
     }
 }
 
@@ -165,12 +172,26 @@ fn parse_compression(codec: &str, level: Option<i32>) -> Result<Compression> {
     })
 }
 
-fn builder(table: &Table, name: &str, props: WriterProperties) -> Result<Builder> {
-    let md = table.metadata();
-    let target_size = md
+/// The table's `write.target-file-size-bytes` (Iceberg's default 512 MiB when unset).
+pub fn target_file_size(table: &Table) -> Result<usize> {
+    Ok(table
+        .metadata()
         .table_properties()
         .map_err(iceberg_to_df)?
-        .write_target_file_size_bytes;
+        .write_target_file_size_bytes)
+}
+
+fn builder(
+    table: &Table,
+    name: &str,
+    props: WriterProperties,
+    target_size: Option<usize>,
+) -> Result<Builder> {
+    let md = table.metadata();
+    let target_size = match target_size {
+        Some(t) => t,
+        None => target_file_size(table)?,
+    };
     let parquet = ParquetWriterBuilder::new(props, md.current_schema().clone());
     let rolling = RollingFileWriterBuilder::new(
         parquet,
@@ -249,6 +270,17 @@ pub async fn write_plan(
     plan: Arc<dyn ExecutionPlan>,
     ctx: Arc<TaskContext>,
 ) -> Result<(Vec<DataFile>, u64)> {
+    write_plan_sized(table, table_name, plan, ctx, None).await
+}
+
+/// [`write_plan`] rolling files at `target_size` bytes instead of the table's setting.
+pub async fn write_plan_sized(
+    table: &Table,
+    table_name: &str,
+    plan: Arc<dyn ExecutionPlan>,
+    ctx: Arc<TaskContext>,
+    target_size: Option<usize>,
+) -> Result<(Vec<DataFile>, u64)> {
     let props = writer_properties(table, &ctx)?;
     let target: SchemaRef =
         Arc::new(schema_to_arrow_schema(table.metadata().current_schema()).map_err(iceberg_to_df)?);
@@ -256,7 +288,7 @@ pub async fn write_plan(
     let mut tasks = Vec::with_capacity(partitions);
     for p in 0..partitions {
         let stream = plan.execute(p, ctx.clone())?;
-        let builder = builder(table, table_name, props.clone())?;
+        let builder = builder(table, table_name, props.clone(), target_size)?;
         let table = table.clone();
         let target = target.clone();
         let name = table_name.to_string();

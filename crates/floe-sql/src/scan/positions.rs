@@ -1,0 +1,361 @@
+//! Each row's position in its data file, for merge-on-read writes (position deletes
+//! name rows by data file path and 0-based row position).
+//!
+//! DataFusion's Parquet scan has no row-number column, so positions are counted above
+//! it. That is exact only under conditions the position scan sets up and this node
+//! checks: every file is read whole by one partition (no byte-range splits), rows come
+//! in file order (no predicate pushed into the decoder, so no row group, page or row is
+//! pruned), and a batch never mixes files. The only rows the decoder skips are the
+//! ones earlier delete files removed, whose positions are known and skipped here too.
+//! A scan that breaks a condition fails; it never returns a wrong position.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::StreamExt;
+use roaring::RoaringTreemap;
+
+/// Name of the virtual column with each row's position in its data file.
+pub const POS_COLUMN: &str = "__floe_pos";
+
+/// Appends [`POS_COLUMN`] to the rows of a Parquet `DataSourceExec`.
+pub struct RowPositionExec {
+    input: Arc<dyn ExecutionPlan>,
+    table: String,
+    /// Index of the file path column in the input.
+    file_column: usize,
+    /// Positions the decoder skips (earlier deletes), per file path.
+    skipped: Arc<HashMap<String, RoaringTreemap>>,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for RowPositionExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowPositionExec")
+            .field("table", &self.table)
+            .finish()
+    }
+}
+
+impl RowPositionExec {
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        table: String,
+        file_column: usize,
+        skipped: Arc<HashMap<String, RoaringTreemap>>,
+    ) -> Self {
+        let mut fields: Vec<Arc<Field>> = input.schema().fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(POS_COLUMN, DataType::Int64, false)));
+        let schema: SchemaRef = Arc::new(Schema::new_with_metadata(
+            fields,
+            input.schema().metadata().clone(),
+        ));
+        let p = input.properties();
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            p.output_partitioning().clone(),
+            p.emission_type,
+            p.boundedness,
+        ));
+        Self {
+            input,
+            table,
+            file_column,
+            skipped,
+            properties,
+        }
+    }
+
+    /// Whether the input still reads every file whole, in order, unpruned.
+    fn check_input(&self) -> Result<()> {
+        let config = self
+            .input
+            .as_any()
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|d| d.data_source().as_any().downcast_ref::<FileScanConfig>());
+        let Some(config) = config else {
+            return exec_err!(
+                "table '{}': row positions need a plain Parquet scan below them",
+                self.table
+            );
+        };
+        let split = config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.files())
+            .any(|f| f.range.is_some());
+        if split {
+            return exec_err!(
+                "table '{}': row positions cannot be counted over a file read in byte ranges",
+                self.table
+            );
+        }
+        Ok(())
+    }
+}
+
+impl DisplayAs for RowPositionExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "IcebergRowPositions: table={}", self.table)
+    }
+}
+
+impl ExecutionPlan for RowPositionExec {
+    fn name(&self) -> &'static str {
+        "IcebergRowPositions"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = children.try_into().map_err(|_| {
+            datafusion::error::DataFusionError::Internal("one child expected".into())
+        })?;
+        Ok(Arc::new(RowPositionExec::new(
+            input,
+            self.table.clone(),
+            self.file_column,
+            self.skipped.clone(),
+        )))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        self.check_input()?;
+        let input = self.input.execute(partition, context)?;
+        let schema = self.properties.eq_properties.schema().clone();
+        let file_column = self.file_column;
+        let skipped = self.skipped.clone();
+        let table = self.table.clone();
+        let mut current: Option<String> = None;
+        let mut next = 0u64;
+        let out_schema = schema.clone();
+        let stream = input.map(move |batch| {
+            let batch = batch?;
+            let n = batch.num_rows();
+            let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+            if n == 0 {
+                columns.push(Arc::new(Int64Array::from(Vec::<i64>::new())));
+                return Ok(RecordBatch::try_new(out_schema.clone(), columns)?);
+            }
+            let col = batch.column(file_column);
+            let first = ScalarValue::try_from_array(col, 0)?;
+            let last = ScalarValue::try_from_array(col, n - 1)?;
+            if first != last {
+                return exec_err!("table '{table}': a scan batch mixes rows of two data files");
+            }
+            let path = match first {
+                ScalarValue::Utf8(Some(p))
+                | ScalarValue::Utf8View(Some(p))
+                | ScalarValue::LargeUtf8(Some(p)) => p,
+                ScalarValue::Dictionary(_, v) => match *v {
+                    ScalarValue::Utf8(Some(p)) => p,
+                    other => return exec_err!("table '{table}': unexpected file value {other}"),
+                },
+                other => return exec_err!("table '{table}': unexpected file value {other}"),
+            };
+            if current.as_deref() != Some(path.as_str()) {
+                current = Some(path.clone());
+                next = 0;
+            }
+            let mut positions = Vec::with_capacity(n);
+            match skipped.get(&path) {
+                None => {
+                    positions.extend((next..next + n as u64).map(|p| p as i64));
+                    next += n as u64;
+                }
+                Some(deleted) => {
+                    for _ in 0..n {
+                        while deleted.contains(next) {
+                            next += 1;
+                        }
+                        positions.push(next as i64);
+                        next += 1;
+                    }
+                }
+            }
+            columns.push(Arc::new(Int64Array::from(positions)));
+            Ok(RecordBatch::try_new(out_schema.clone(), columns)?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
+
+/// Rows `(file path, position)` a merge-on-read statement deletes, per data file.
+pub type CollectedPositions = Arc<std::sync::Mutex<HashMap<String, Vec<i64>>>>;
+
+/// Takes `[table columns..., file, pos, keep?]` rows: records every row's (file, pos)
+/// in a shared map and passes on the table columns of the rows whose `keep` is true
+/// (none when there is no keep column). This lets one pass over the target both find
+/// the rows to delete and produce their replacements (UPDATE, MERGE).
+pub struct PositionSinkExec {
+    input: Arc<dyn ExecutionPlan>,
+    /// Number of table columns (the file and position columns follow them).
+    width: usize,
+    keep: bool,
+    collected: CollectedPositions,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for PositionSinkExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PositionSinkExec").finish()
+    }
+}
+
+impl PositionSinkExec {
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        width: usize,
+        keep: bool,
+        collected: CollectedPositions,
+    ) -> Result<Self> {
+        let in_schema = input.schema();
+        let expected = width + 2 + usize::from(keep);
+        if in_schema.fields().len() != expected {
+            return exec_err!(
+                "position sink expects {expected} columns, the plan has {}",
+                in_schema.fields().len()
+            );
+        }
+        let schema: SchemaRef = Arc::new(in_schema.project(&(0..width).collect::<Vec<_>>())?);
+        let p = input.properties();
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            p.output_partitioning().clone(),
+            p.emission_type,
+            p.boundedness,
+        ));
+        Ok(Self {
+            input,
+            width,
+            keep,
+            collected,
+            properties,
+        })
+    }
+}
+
+impl DisplayAs for PositionSinkExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "IcebergPositionSink")
+    }
+}
+
+impl ExecutionPlan for PositionSinkExec {
+    fn name(&self) -> &'static str {
+        "IcebergPositionSink"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = children.try_into().map_err(|_| {
+            datafusion::error::DataFusionError::Internal("one child expected".into())
+        })?;
+        Ok(Arc::new(PositionSinkExec::new(
+            input,
+            self.width,
+            self.keep,
+            self.collected.clone(),
+        )?))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::arrow::compute::{cast, filter_record_batch};
+        use datafusion::arrow::datatypes::Int64Type;
+        let input = self.input.execute(partition, context)?;
+        let schema = self.properties.eq_properties.schema().clone();
+        let width = self.width;
+        let keep = self.keep;
+        let collected = self.collected.clone();
+        let out_schema = schema.clone();
+        let stream = input.map(move |batch| {
+            let batch = batch?;
+            let files = cast(batch.column(width), &DataType::Utf8)?;
+            let files = files.as_string::<i32>();
+            let positions = batch.column(width + 1).as_primitive::<Int64Type>();
+            {
+                let mut map = collected.lock().unwrap_or_else(|p| p.into_inner());
+                for i in 0..batch.num_rows() {
+                    if files.is_null(i) || positions.is_null(i) {
+                        return exec_err!("a row to delete has no data file position");
+                    }
+                    let file = files.value(i);
+                    match map.get_mut(file) {
+                        Some(v) => v.push(positions.value(i)),
+                        None => {
+                            map.insert(file.to_string(), vec![positions.value(i)]);
+                        }
+                    }
+                }
+            }
+            let table = batch.project(&(0..width).collect::<Vec<_>>())?;
+            let table = RecordBatch::try_new(out_schema.clone(), table.columns().to_vec())?;
+            if !keep {
+                return Ok(table.slice(0, 0));
+            }
+            let flags = batch.column(width + 2).as_boolean();
+            // NULL counts as false.
+            let flags = match flags.nulls() {
+                Some(_) => datafusion::arrow::compute::prep_null_mask_filter(flags),
+                None => flags.clone(),
+            };
+            Ok(filter_record_batch(&table, &flags)?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
