@@ -1,5 +1,6 @@
 //! The short crash campaign (the full one is `floe-bench crash`, 500 kills): the real
 //! `floe` shell is SIGKILLed at random moments while it runs INSERTs, DELETEs, UPDATEs,
+//! MERGEs (on copy-on-write and merge-on-read tables), compaction,
 //! CTAS, DROP/RENAME, staged releases and procedures; after every kill the warehouse must
 //! open, scan, hold every acknowledged change, and show releases whole.
 

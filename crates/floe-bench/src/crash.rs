@@ -1,5 +1,6 @@
 //! `crash`: a child `floe` shell process runs a random workload (INSERT, DELETE, UPDATE,
-//! CTAS, DROP, RENAME, staged multi-table releases, procedures) fed through its stdin;
+//! MERGE, copy-on-write and merge-on-read tables, CTAS, DROP, RENAME, staged multi-table
+//! releases, procedures including compaction) fed through its stdin;
 //! the parent SIGKILLs it at random moments, reopens the warehouse and checks it against
 //! a model of what the child acknowledged:
 //!
@@ -70,9 +71,38 @@ impl Workload {
                 self.next_name += 1;
                 let name = format!("t{}", self.next_name);
                 after.tables.insert(name.clone(), Rows::new());
-                format!("CREATE TABLE {name} (id BIGINT, v VARCHAR)")
+                // Half the tables write deletes as position delete files (merge-on-read).
+                let modes = if self.rand(2) == 0 {
+                    " TBLPROPERTIES ('write.delete.mode' = 'merge-on-read', \
+                     'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')"
+                } else {
+                    ""
+                };
+                format!("CREATE TABLE {name} (id BIGINT, v VARCHAR){modes}")
             }
-            10..=44 => {
+            40..=44 => {
+                // An upsert: one existing row (if any) updated, one new row inserted.
+                let t = self.pick(&names).cloned().unwrap_or_default();
+                let rows: Vec<(i64, String)> = model.tables[&t].iter().cloned().collect();
+                self.next_id += 1;
+                let new_id = self.next_id;
+                let mut values = vec![format!("({new_id}, 'm{new_id}')")];
+                if let Some(r) = after.tables.get_mut(&t) {
+                    if !rows.is_empty() {
+                        let (id, _) = rows[self.rand(rows.len())].clone();
+                        values.push(format!("({id}, 'm{id}')"));
+                        r.retain(|(i, _)| *i != id);
+                        r.insert((id, format!("m{id}")));
+                    }
+                    r.insert((new_id, format!("m{new_id}")));
+                }
+                format!(
+                    "MERGE INTO {t} USING (VALUES {}) AS s(id, v) ON {t}.id = s.id \
+                     WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v)",
+                    values.join(", ")
+                )
+            }
+            10..=39 => {
                 let t = self.pick(&names).cloned().unwrap_or_default();
                 let n = 1 + self.rand(4);
                 let mut values = Vec::new();
@@ -165,7 +195,10 @@ impl Workload {
             }
             _ => {
                 let t = self.pick(&names).cloned().unwrap_or_default();
-                match self.rand(3) {
+                match self.rand(4) {
+                    3 => format!(
+                        "CALL rewrite_data_files('{t}', options => map('min-input-files', '2'))"
+                    ),
                     0 => {
                         // A tag needs a snapshot: write one first, in the same unit of work.
                         self.next_name += 1;

@@ -4,9 +4,11 @@
 pub mod catalog;
 pub mod crash;
 pub mod deletes;
+pub mod dml;
 pub mod ingest;
 pub mod report;
 pub mod scan;
+pub mod smallfiles;
 pub mod startup;
 pub mod timetravel;
 

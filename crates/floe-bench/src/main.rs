@@ -14,11 +14,16 @@ enum Suite {
     /// Scans of a table with 10% of its rows deleted by position deletes, deletion vectors
     /// and equality deletes, against the same rows without deletes and DuckDB's iceberg_scan.
     Deletes,
+    /// DELETE 10 rows, UPDATE 1%, MERGE 100k upserts on a 10M-row table: merge-on-read
+    /// against copy-on-write, and DuckDB on a native table.
+    Dml,
     /// INSERT INTO ... SELECT of generated rows against DataFusion's COPY TO Parquet.
     Ingest,
     /// The 22 TPC-H queries (scale factor 1; 0.1 with --quick) on floe against plain
     /// DataFusion over Parquet and iceberg-datafusion; data is kept in $FLOE_BENCH_DATA if set.
     Scan,
+    /// 2,000 single-row INSERTs, queried before and after compaction, against one INSERT.
+    Smallfiles,
     /// Whole-process `floe DIR -c 'SELECT 1'` on an empty warehouse and on 1,000 tables.
     Startup,
     /// Time-travel resolution and planning on a table with 1,000 snapshots.
@@ -61,6 +66,8 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string()),
             Suite::Crash => floe_bench::crash::run(args.quick, args.kills).await,
             Suite::Deletes => floe_bench::deletes::run(args.quick, args.runs).await,
+            Suite::Dml => floe_bench::dml::run(args.quick).await,
+            Suite::Smallfiles => floe_bench::smallfiles::run(args.quick).await,
             Suite::Ingest => floe_bench::ingest::run(args.quick)
                 .await
                 .map_err(|e| floe::display_error(&e)),

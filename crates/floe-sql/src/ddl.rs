@@ -539,25 +539,12 @@ impl Session {
         let physical: Arc<dyn ExecutionPlan> = self.ctx.state().create_physical_plan(plan).await?;
         let (files, rows) =
             write_plan(table, &name.display(), physical, self.ctx.task_ctx()).await?;
-        let produced = self
-            .shared
-            .engine
-            .catalog
-            .produce_snapshot(
-                table,
-                SnapshotChange {
-                    added: files.clone(),
-                    ..Default::default()
-                },
-            )
-            .await;
-        match produced {
-            Ok(p) => Ok((files, rows, p)),
-            Err(e) => {
-                crate::write::delete_files(table, &files).await;
-                Err(to_df(e))
-            }
-        }
+        let change = SnapshotChange {
+            added: files.clone(),
+            ..Default::default()
+        };
+        let produced = crate::write::commit::produce(&self.shared, table, change).await?;
+        Ok((files, rows, produced))
     }
 
     /// CREATE OR REPLACE TABLE of an existing Iceberg table, with Iceberg's replace

@@ -42,7 +42,7 @@ use super::merge_on_read::{self, Mode};
 use crate::frontend::Session;
 use crate::provider::FloeTable;
 use crate::scan::FILE_COLUMN;
-use crate::scan::positions::{CollectedPositions, POS_COLUMN};
+use crate::scan::positions::{POS_COLUMN, SinkOutputs};
 use crate::write::write_plan;
 
 /// Marks "every column by name" (`UPDATE SET *`, `INSERT *`, DuckDB's bare `UPDATE` and
@@ -178,6 +178,14 @@ fn normalize(ident: &Ident, normalize: bool) -> String {
     } else {
         ident.value.clone()
     }
+}
+
+/// Which kinds of WHEN clauses a MERGE has.
+#[derive(Debug, Clone, Copy)]
+struct ClauseKinds {
+    matched: bool,
+    not_matched: bool,
+    by_source: bool,
 }
 
 /// What the planning of one phase needs.
@@ -547,17 +555,16 @@ impl Session {
             .map(|(n, _)| n as i32 + 1)
             .collect();
         let has_snapshot = table.snapshot_id().is_some();
-        let mode = merge_on_read::mode(table, "write.merge.mode")?;
-        let collected: CollectedPositions = Default::default();
-        let live_files = match (mode, has_snapshot) {
-            (Mode::MergeOnRead, true) => {
-                crate::scan::snapshot_files(&self.shared.engine, &base, table.snapshot_id())
-                    .await?
-                    .map(|(files, _)| files)
-                    .unwrap_or_default()
-            }
-            _ => Vec::new(),
-        };
+        if merge_on_read::mode(table, "write.merge.mode")? == Mode::MergeOnRead && has_snapshot {
+            let kinds = ClauseKinds {
+                matched: has_matched,
+                not_matched: has_not_matched,
+                by_source: has_by_source,
+            };
+            return self
+                .merge_single_pass(&planner, &base, &source, m, kinds, &rewriting, &updating)
+                .await;
+        }
 
         // 1. Which files change, and the cardinality check.
         let mut affected_rows = 0u64;
@@ -632,24 +639,11 @@ impl Session {
 
         let mut added = Vec::new();
         let result = async {
-            // 2. Rewrite the affected files (copy-on-write), or mark the rows that change
-            // deleted and write the updated ones (merge-on-read).
+            // 2. Rewrite the affected files.
             if !affected.is_empty() {
-                let (target, join) = if mode == Mode::MergeOnRead {
-                    let join = if has_by_source {
-                        JoinType::Left
-                    } else {
-                        JoinType::Inner
-                    };
-                    (planner.target(None, false, false, true)?, join)
-                } else {
-                    let only = Arc::new(affected.clone());
-                    (
-                        planner.target(Some(only), false, true, false)?,
-                        JoinType::Left,
-                    )
-                };
-                let joined = self.join(&planner, target, source.clone(), join, m)?;
+                let only = Arc::new(affected.clone());
+                let target = planner.target(Some(only), false, true, false)?;
+                let joined = self.join(&planner, target, source.clone(), JoinType::Left, m)?;
                 let schema = joined.schema().clone();
                 let matched_clauses = planner.clauses(&schema, matched, true)?;
                 let by_source_clauses = planner.clauses(&schema, by_source, true)?;
@@ -695,36 +689,15 @@ impl Session {
                     .collect();
                 with_action.push(action.alias(ACTION));
                 let mut builder = LogicalPlanBuilder::from(joined).project(with_action)?;
-                if mode == Mode::MergeOnRead {
-                    let in_list = |numbers: &HashSet<i32>| {
-                        col(ACTION).in_list(numbers.iter().map(|n| lit(*n)).collect(), false)
-                    };
-                    let file = col(Column::new(Some(planner.target_alias.clone()), FILE_COLUMN));
-                    let pos = col(Column::new(Some(planner.target_alias.clone()), POS_COLUMN));
-                    exprs.push(file.alias(FILE_COLUMN));
-                    exprs.push(pos.alias(POS_COLUMN));
-                    exprs.push(Expr::IsTrue(Box::new(in_list(&updating))).alias("__floe_keep"));
-                    let rows = builder
-                        .filter(Expr::IsTrue(Box::new(in_list(&rewriting))))?
-                        .project(exprs)?
-                        .build()?;
-                    let sink = self
-                        .position_sink(&rows, table.schema.fields().len(), &collected)
-                        .await?;
-                    let (files, _) = write_plan(&base, &name, sink, self.ctx.task_ctx()).await?;
-                    added.extend(files);
-                } else {
-                    if !deleting.is_empty() {
-                        let deleted =
-                            col(ACTION).in_list(deleting.iter().map(|n| lit(*n)).collect(), false);
-                        builder = builder.filter(Expr::IsNotTrue(Box::new(deleted)))?;
-                    }
-                    let rows = builder.project(exprs)?.build()?;
-                    let physical = self.ctx.state().create_physical_plan(&rows).await?;
-                    let (files, _) =
-                        write_plan(&base, &name, physical, self.ctx.task_ctx()).await?;
-                    added.extend(files);
+                if !deleting.is_empty() {
+                    let deleted =
+                        col(ACTION).in_list(deleting.iter().map(|n| lit(*n)).collect(), false);
+                    builder = builder.filter(Expr::IsNotTrue(Box::new(deleted)))?;
                 }
+                let rows = builder.project(exprs)?.build()?;
+                let physical = self.ctx.state().create_physical_plan(&rows).await?;
+                let (files, _) = write_plan(&base, &name, physical, self.ctx.task_ctx()).await?;
+                added.extend(files);
             }
             // 3. Insert source rows that match no target row.
             let mut inserted = 0u64;
@@ -781,16 +754,167 @@ impl Session {
                 return Err(e);
             }
         };
-        if mode == Mode::MergeOnRead {
-            let collected =
-                std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
-            self.commit_positions(table, &base, &live_files, collected, added)
-                .await?;
-        } else {
-            self.commit_rewrite(table, &base, added, Vec::new(), affected)
-                .await?;
-        }
+        self.commit_rewrite(table, &base, added, Vec::new(), affected)
+            .await?;
         Ok(affected_rows + inserted)
+    }
+
+    /// MERGE by merge-on-read, in one join of the target (each row with its data file
+    /// and position) and the source — inner, left, right or full as the clause kinds
+    /// need. Every joined row gets its clause; one [`PositionSinkExec`] pass records the
+    /// positions of the target rows clauses update or delete, and of every matched target
+    /// row for the cardinality check, while the updated rows' new values and the inserted
+    /// rows stream into new data files. Then one delete file per touched data file and one
+    /// row-delta snapshot.
+    ///
+    /// [`PositionSinkExec`]: crate::scan::positions::PositionSinkExec
+    #[allow(clippy::too_many_arguments)]
+    async fn merge_single_pass(
+        &self,
+        planner: &Planner<'_>,
+        base: &iceberg::table::Table,
+        source: &LogicalPlan,
+        m: &Merge,
+        kinds: ClauseKinds,
+        rewriting: &HashSet<i32>,
+        updating: &HashSet<i32>,
+    ) -> Result<u64> {
+        let table = planner.table;
+        let name = table.display_name();
+        let Some((files, _)) =
+            crate::scan::snapshot_files(&self.shared.engine, base, table.snapshot_id()).await?
+        else {
+            return plan_err!("table '{name}' has no snapshot to merge into");
+        };
+        // NOT MATCHED clauses see only the source: planned against it alone first, so a
+        // reference to a target column is an error (as in the copy-on-write plan).
+        planner.clauses(source.schema(), not_matched, true)?;
+        let target = planner.target(None, false, false, true)?;
+        let join = match (kinds.not_matched, kinds.by_source) {
+            (true, true) => JoinType::Full,
+            (true, false) => JoinType::Right,
+            (false, true) => JoinType::Left,
+            (false, false) => JoinType::Inner,
+        };
+        let joined = self.join(planner, target, source.clone(), join, m)?;
+        let schema = joined.schema().clone();
+        let matched_clauses = planner.clauses(&schema, matched, true)?;
+        let not_matched_clauses = planner.clauses(&schema, not_matched, true)?;
+        let by_source_clauses = planner.clauses(&schema, by_source, true)?;
+        let target_present = col(Column::new(
+            Some(planner.target_alias.clone()),
+            TARGET_PRESENT,
+        ))
+        .is_not_null();
+        let source_present = col(Column::new(
+            Some(planner.source_alias.clone()),
+            SOURCE_PRESENT,
+        ))
+        .is_not_null();
+        let both = target_present.clone().and(source_present.clone());
+        let action = when(both.clone(), Planner::case(&matched_clauses)?)
+            .when(source_present, Planner::case(&not_matched_clauses)?)
+            .otherwise(Planner::case(&by_source_clauses)?)?;
+        let inserting: HashSet<i32> = not_matched_clauses.iter().map(|(n, _, _)| *n).collect();
+        let mut exprs = Vec::new();
+        for (i, field) in table.schema.fields().iter().enumerate() {
+            let old = col(Column::new(
+                Some(planner.target_alias.clone()),
+                field.name(),
+            ));
+            let values: Vec<(i32, &Expr)> = matched_clauses
+                .iter()
+                .chain(&by_source_clauses)
+                .chain(&not_matched_clauses)
+                .filter_map(|(n, _, a)| match a {
+                    Action::Update(values) | Action::Insert(values) => {
+                        values[i].as_ref().map(|v| (*n, v))
+                    }
+                    Action::Delete => None,
+                })
+                .collect();
+            // An INSERT clause without a value for this column gives NULL: the target
+            // side of a source-only row is NULL.
+            let value = match values.split_first() {
+                None => old,
+                Some(((n, v), rest)) => {
+                    let mut b = when(col(ACTION).eq(lit(*n)), (*v).clone());
+                    for (n, v) in rest {
+                        b = b.when(col(ACTION).eq(lit(*n)), (*v).clone());
+                    }
+                    b.otherwise(old)?
+                }
+            };
+            exprs.push(cast(value, field.data_type().clone()).alias(field.name()));
+        }
+        let in_list = |numbers: &HashSet<i32>| {
+            Expr::IsTrue(Box::new(
+                col(ACTION).in_list(numbers.iter().map(|n| lit(*n)).collect(), false),
+            ))
+        };
+        let keep: HashSet<i32> = updating.union(&inserting).copied().collect();
+        exprs.push(
+            col(Column::new(Some(planner.target_alias.clone()), FILE_COLUMN)).alias(FILE_COLUMN),
+        );
+        exprs.push(
+            col(Column::new(Some(planner.target_alias.clone()), POS_COLUMN)).alias(POS_COLUMN),
+        );
+        exprs.push(in_list(rewriting).alias("__floe_delete"));
+        exprs.push(in_list(&keep).alias("__floe_keep"));
+        exprs.push(
+            if kinds.matched {
+                col("__floe_both")
+            } else {
+                lit(false)
+            }
+            .alias("__floe_matched"),
+        );
+        let mut with_action: Vec<Expr> = joined
+            .schema()
+            .columns()
+            .into_iter()
+            .map(Expr::Column)
+            .collect();
+        with_action.push(action.alias(ACTION));
+        with_action.push(both.alias("__floe_both"));
+        let mut relevant = col(ACTION).is_not_null();
+        if kinds.matched {
+            relevant = relevant.or(col("__floe_both"));
+        }
+        let rows = LogicalPlanBuilder::from(joined)
+            .project(with_action)?
+            .filter(relevant)?
+            .project(exprs)?
+            .build()?;
+        let outputs = SinkOutputs::default();
+        let sink = self
+            .position_sink(&rows, table.schema.fields().len(), &outputs)
+            .await?;
+        let (added, _) = write_plan(base, &name, sink, self.ctx.task_ctx()).await?;
+        // A target row matched by two source rows: an error, and nothing is committed.
+        let matched_positions =
+            std::mem::take(&mut *outputs.matched.lock().unwrap_or_else(|p| p.into_inner()));
+        for (file, mut positions) in matched_positions {
+            positions.sort_unstable();
+            let mut run = 1;
+            for w in positions.windows(2) {
+                run = if w[0] == w[1] { run + 1 } else { 1 };
+                if run > 1 {
+                    let n = positions.iter().filter(|p| **p == w[0]).count();
+                    crate::write::delete_files(base, &added).await;
+                    return plan_err!(
+                        "MERGE: a row of table '{name}' (in file {file}) matched {n} source rows; each target row may match at most one source row"
+                    );
+                }
+            }
+        }
+        let deleted =
+            std::mem::take(&mut *outputs.deleted.lock().unwrap_or_else(|p| p.into_inner()));
+        let inserted = outputs.inserted.load(std::sync::atomic::Ordering::Relaxed);
+        let removed = self
+            .commit_positions(table, base, &files, deleted, added)
+            .await?;
+        Ok(removed + inserted)
     }
 
     /// `left JOIN right ON <the statement's condition>`, the condition planned against

@@ -23,7 +23,7 @@ use super::{Shape, replace_scan, shape};
 use crate::frontend::Session;
 use crate::provider::FloeTable;
 use crate::scan::FILE_COLUMN;
-use crate::scan::positions::{CollectedPositions, POS_COLUMN, PositionSinkExec};
+use crate::scan::positions::{CollectedPositions, POS_COLUMN, PositionSinkExec, SinkOutputs};
 use crate::write::position_deletes::write_position_deletes;
 use crate::write::{delete_files, write_plan};
 
@@ -70,20 +70,19 @@ impl Session {
         state
     }
 
-    /// Physical plan of `rows` (`[table columns..., file, pos, keep]`) wrapped in a sink
-    /// that records every row's position and passes on the kept rows' table columns.
+    /// Physical plan of `rows` (`[table columns..., file, pos, delete, keep, matched]`)
+    /// wrapped in a [`PositionSinkExec`] gathering into `outputs`.
     pub(crate) async fn position_sink(
         &self,
         rows: &LogicalPlan,
         width: usize,
-        collected: &CollectedPositions,
+        outputs: &SinkOutputs,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let physical = self.position_state().create_physical_plan(rows).await?;
         Ok(Arc::new(PositionSinkExec::new(
             physical,
             width,
-            true,
-            collected.clone(),
+            outputs.clone(),
         )?))
     }
 
@@ -170,7 +169,8 @@ impl Session {
         if let Some(p) = &predicate {
             rows = rows.filter(p.clone())?;
         }
-        let collected: CollectedPositions = Default::default();
+        let outputs = SinkOutputs::default();
+        let collected: CollectedPositions = outputs.deleted.clone();
         let mut added = Vec::new();
         match assignments {
             None => {
@@ -201,10 +201,12 @@ impl Session {
                 }
                 exprs.push(file.alias(FILE_COLUMN));
                 exprs.push(pos.alias(POS_COLUMN));
+                exprs.push(lit(true).alias("__floe_delete"));
                 exprs.push(lit(true).alias("__floe_keep"));
+                exprs.push(lit(false).alias("__floe_matched"));
                 let plan = rows.project(exprs)?.build()?;
                 let sink = self
-                    .position_sink(&plan, table.schema.fields().len(), &collected)
+                    .position_sink(&plan, table.schema.fields().len(), &outputs)
                     .await?;
                 let (files, _) = write_plan(&base, &name, sink, self.ctx.task_ctx()).await?;
                 added = files;

@@ -26,11 +26,10 @@ use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan,
 use datafusion::physical_plan::collect;
 use floe_catalog::SnapshotChange;
 
-use crate::error::to_df;
 use crate::frontend::Session;
 use crate::provider::FloeTable;
 use crate::scan::FILE_COLUMN;
-use crate::write::{delete_files, write_plan};
+use crate::write::write_plan;
 
 pub mod merge;
 pub mod merge_on_read;
@@ -133,51 +132,18 @@ impl Session {
         self.commit_change(table, base, change).await.map(|_| ())
     }
 
-    /// Every statement's and procedure's way to change a table: `change` (its new files
-    /// already durable) becomes one snapshot, committed — or staged in the session's
-    /// transaction — with the base snapshot as a requirement, so a concurrent change
-    /// fails the statement instead of being lost. On any failure the files the change
-    /// adds are deleted and the table is unchanged.
+    /// Commits `change` (its new files already durable) to `table` read at `base`, in
+    /// the session's transaction if the table was resolved in one, never retried (the
+    /// statement decided what to write from `base`): see
+    /// [`crate::write::commit`], the one commit path of every writer.
     pub(crate) async fn commit_change(
         &self,
         table: &FloeTable,
         base: &iceberg::table::Table,
         change: SnapshotChange,
     ) -> Result<floe_catalog::ProducedSnapshot> {
-        let written: Vec<iceberg::spec::DataFile> = change
-            .added
-            .iter()
-            .cloned()
-            .chain(change.added_deletes.iter().map(|(_, f)| f.clone()))
-            .collect();
-        let produced = match self
-            .shared
-            .engine
-            .catalog
-            .produce_snapshot(base, change)
+        crate::write::commit::commit(&self.shared, table.txn, table.ident(), base, change, false)
             .await
-        {
-            Ok(p) => p,
-            Err(e) => {
-                delete_files(base, &written).await;
-                return Err(to_df(e));
-            }
-        };
-        if let Err(e) = self
-            .shared
-            .commit_or_stage(
-                table.txn,
-                table.ident(),
-                base,
-                produced.requirements.clone(),
-                produced.updates.clone(),
-            )
-            .await
-        {
-            delete_files(base, &written).await;
-            return Err(e);
-        }
-        Ok(produced)
     }
 
     pub(crate) async fn collect_plan(

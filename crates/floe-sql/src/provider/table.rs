@@ -26,10 +26,10 @@ use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::spec::SchemaRef as IcebergSchemaRef;
 use iceberg::table::Table;
 
-use crate::error::{catalog_error, iceberg_to_df, to_df};
+use crate::error::iceberg_to_df;
 use crate::scan::{ScanRequest, plan_scan, snapshot_files};
 use crate::session::SessionShared;
-use crate::write::{delete_files, write_plan};
+use crate::write::write_plan;
 
 /// The Arrow schema DataFusion sees: top-level fields keep their Iceberg field id (scans
 /// match file columns by it); nested fields drop theirs, because Arrow compares nested
@@ -411,19 +411,6 @@ impl DisplayAs for InsertExec {
     }
 }
 
-/// Appends commute, so a lost race is retried against the new head this many times,
-/// with jittered exponential backoff (as Iceberg's `commit.retry.*` does) so that many
-/// writers on one table do not keep colliding in lockstep.
-const APPEND_RETRIES: usize = 24;
-
-/// Backoff before retry `attempt` (1-based): 2^attempt ms capped at 200 ms, scaled by a
-/// random factor in [0.5, 1.5).
-fn retry_backoff(attempt: usize) -> std::time::Duration {
-    let base = (1u64 << attempt.min(8)).min(200) as f64;
-    let jitter = 0.5 + (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
-    std::time::Duration::from_micros((base * jitter * 1000.0) as u64)
-}
-
 async fn run_insert(
     table: FloeTable,
     input: Arc<dyn ExecutionPlan>,
@@ -466,52 +453,13 @@ async fn run_insert(
         .map(|(live, _)| live.iter().map(|f| f.file.record_count()).sum())
         .unwrap_or(0),
     };
-    let catalog = &shared.engine.catalog;
-    let mut base = base;
-    let mut attempt = 0;
-    loop {
-        let change = SnapshotChange {
-            added: files.clone(),
-            remove_all: overwrite,
-            ..Default::default()
-        };
-        let produced = match catalog.produce_snapshot(&base, change).await {
-            Ok(p) => p,
-            Err(e) => {
-                delete_files(&base, &files).await;
-                return Err(to_df(e));
-            }
-        };
-        match shared
-            .commit_or_stage(
-                table.txn,
-                &table.ident,
-                &base,
-                produced.requirements,
-                produced.updates,
-            )
-            .await
-        {
-            Ok(_) => return Ok(rows),
-            Err(e) => {
-                let retryable = catalog_error(&e).is_some_and(|c| c.is_retryable());
-                if retryable && !overwrite && table.txn.is_none() && attempt < APPEND_RETRIES {
-                    attempt += 1;
-                    tokio::time::sleep(retry_backoff(attempt)).await;
-                    base = catalog.table(&table.ident).await.map_err(to_df)?;
-                    if base.metadata().uuid() != table.table.metadata().uuid() {
-                        delete_files(&base, &files).await;
-                        return exec_err!(
-                            "table '{name}' was dropped and re-created while the INSERT ran"
-                        );
-                    }
-                    continue;
-                }
-                delete_files(&base, &files).await;
-                return Err(e);
-            }
-        }
-    }
+    let change = SnapshotChange {
+        added: files,
+        remove_all: overwrite,
+        ..Default::default()
+    };
+    crate::write::commit::commit(&shared, table.txn, &table.ident, &base, change, true).await?;
+    Ok(rows)
 }
 
 impl ExecutionPlan for InsertExec {

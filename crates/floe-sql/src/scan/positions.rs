@@ -216,19 +216,30 @@ impl ExecutionPlan for RowPositionExec {
     }
 }
 
-/// Rows `(file path, position)` a merge-on-read statement deletes, per data file.
+/// Rows `(file path, position)` per data file.
 pub type CollectedPositions = Arc<std::sync::Mutex<HashMap<String, Vec<i64>>>>;
 
-/// Takes `[table columns..., file, pos, keep?]` rows: records every row's (file, pos)
-/// in a shared map and passes on the table columns of the rows whose `keep` is true
-/// (none when there is no keep column). This lets one pass over the target both find
-/// the rows to delete and produce their replacements (UPDATE, MERGE).
+/// What a [`PositionSinkExec`] gathers while its rows stream through.
+#[derive(Debug, Default, Clone)]
+pub struct SinkOutputs {
+    /// Positions of the rows to delete.
+    pub deleted: CollectedPositions,
+    /// Positions of target rows a MERGE matched (each may appear once).
+    pub matched: CollectedPositions,
+    /// Rows passed on that delete nothing (MERGE's inserts).
+    pub inserted: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Takes `[table columns..., file, pos, delete, keep, matched]` rows: records the
+/// position of every `delete` row and of every `matched` row, and passes on the table
+/// columns of the `keep` rows (NULL flags count as false). This lets one pass over the
+/// target find the rows to delete and produce their replacements and new rows (UPDATE,
+/// MERGE).
 pub struct PositionSinkExec {
     input: Arc<dyn ExecutionPlan>,
-    /// Number of table columns (the file and position columns follow them).
+    /// Number of table columns (the file, position and flag columns follow them).
     width: usize,
-    keep: bool,
-    collected: CollectedPositions,
+    outputs: SinkOutputs,
     properties: Arc<PlanProperties>,
 }
 
@@ -239,14 +250,9 @@ impl fmt::Debug for PositionSinkExec {
 }
 
 impl PositionSinkExec {
-    pub fn new(
-        input: Arc<dyn ExecutionPlan>,
-        width: usize,
-        keep: bool,
-        collected: CollectedPositions,
-    ) -> Result<Self> {
+    pub fn new(input: Arc<dyn ExecutionPlan>, width: usize, outputs: SinkOutputs) -> Result<Self> {
         let in_schema = input.schema();
-        let expected = width + 2 + usize::from(keep);
+        let expected = width + 5;
         if in_schema.fields().len() != expected {
             return exec_err!(
                 "position sink expects {expected} columns, the plan has {}",
@@ -264,8 +270,7 @@ impl PositionSinkExec {
         Ok(Self {
             input,
             width,
-            keep,
-            collected,
+            outputs,
             properties,
         })
     }
@@ -275,6 +280,33 @@ impl DisplayAs for PositionSinkExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "IcebergPositionSink")
     }
+}
+
+/// Appends the (file, pos) of the rows whose `flags` are true to `into`.
+fn record(
+    into: &CollectedPositions,
+    files: &datafusion::arrow::array::StringArray,
+    positions: &datafusion::arrow::array::Int64Array,
+    flags: &datafusion::arrow::array::BooleanArray,
+) -> Result<()> {
+    use datafusion::arrow::array::Array;
+    let mut map = into.lock().unwrap_or_else(|p| p.into_inner());
+    for i in 0..flags.len() {
+        if !flags.is_valid(i) || !flags.value(i) {
+            continue;
+        }
+        if files.is_null(i) || positions.is_null(i) {
+            return exec_err!("a target row has no data file position");
+        }
+        let file = files.value(i);
+        match map.get_mut(file) {
+            Some(v) => v.push(positions.value(i)),
+            None => {
+                map.insert(file.to_string(), vec![positions.value(i)]);
+            }
+        }
+    }
+    Ok(())
 }
 
 impl ExecutionPlan for PositionSinkExec {
@@ -304,8 +336,7 @@ impl ExecutionPlan for PositionSinkExec {
         Ok(Arc::new(PositionSinkExec::new(
             input,
             self.width,
-            self.keep,
-            self.collected.clone(),
+            self.outputs.clone(),
         )?))
     }
 
@@ -314,47 +345,39 @@ impl ExecutionPlan for PositionSinkExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        use datafusion::arrow::array::{Array, AsArray};
-        use datafusion::arrow::compute::{cast, filter_record_batch};
+        use datafusion::arrow::array::{Array, AsArray, BooleanArray};
+        use datafusion::arrow::compute::kernels::boolean::and_not;
+        use datafusion::arrow::compute::{cast, filter_record_batch, prep_null_mask_filter};
         use datafusion::arrow::datatypes::Int64Type;
         let input = self.input.execute(partition, context)?;
         let schema = self.properties.eq_properties.schema().clone();
         let width = self.width;
-        let keep = self.keep;
-        let collected = self.collected.clone();
+        let outputs = self.outputs.clone();
         let out_schema = schema.clone();
         let stream = input.map(move |batch| {
             let batch = batch?;
             let files = cast(batch.column(width), &DataType::Utf8)?;
             let files = files.as_string::<i32>();
             let positions = batch.column(width + 1).as_primitive::<Int64Type>();
-            {
-                let mut map = collected.lock().unwrap_or_else(|p| p.into_inner());
-                for i in 0..batch.num_rows() {
-                    if files.is_null(i) || positions.is_null(i) {
-                        return exec_err!("a row to delete has no data file position");
-                    }
-                    let file = files.value(i);
-                    match map.get_mut(file) {
-                        Some(v) => v.push(positions.value(i)),
-                        None => {
-                            map.insert(file.to_string(), vec![positions.value(i)]);
-                        }
-                    }
+            // NULL flags are false.
+            let flag = |i: usize| -> BooleanArray {
+                let f = batch.column(width + 2 + i).as_boolean();
+                match f.nulls() {
+                    Some(_) => prep_null_mask_filter(f),
+                    None => f.clone(),
                 }
-            }
+            };
+            let (delete, keep, matched) = (flag(0), flag(1), flag(2));
+            record(&outputs.deleted, files, positions, &delete)?;
+            record(&outputs.matched, files, positions, &matched)?;
+            let inserted = and_not(&keep, &delete)?;
+            outputs.inserted.fetch_add(
+                inserted.true_count() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             let table = batch.project(&(0..width).collect::<Vec<_>>())?;
             let table = RecordBatch::try_new(out_schema.clone(), table.columns().to_vec())?;
-            if !keep {
-                return Ok(table.slice(0, 0));
-            }
-            let flags = batch.column(width + 2).as_boolean();
-            // NULL counts as false.
-            let flags = match flags.nulls() {
-                Some(_) => datafusion::arrow::compute::prep_null_mask_filter(flags),
-                None => flags.clone(),
-            };
-            Ok(filter_record_batch(&table, &flags)?)
+            Ok(filter_record_batch(&table, &keep)?)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
