@@ -180,6 +180,16 @@ fn normalize(ident: &Ident, normalize: bool) -> String {
     }
 }
 
+/// Every column of `plan`, then `extra`.
+fn with_columns(plan: &LogicalPlan, extra: impl IntoIterator<Item = Expr>) -> Vec<Expr> {
+    plan.schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .chain(extra)
+        .collect()
+}
+
 /// Which kinds of WHEN clauses a MERGE has.
 #[derive(Debug, Clone, Copy)]
 struct ClauseKinds {
@@ -376,6 +386,42 @@ impl Planner<'_> {
         Ok(out)
     }
 
+    /// Each table column's value after the statement, for rows carrying [`ACTION`]: the
+    /// value the chosen UPDATE or INSERT clause gives it, else the target row's own
+    /// (`keep_old`) or NULL; cast to the column's type.
+    fn values(&self, groups: &[&[(i32, Expr, Action)]], keep_old: bool) -> Result<Vec<Expr>> {
+        let mut exprs = Vec::new();
+        for (i, field) in self.table.schema.fields().iter().enumerate() {
+            let otherwise = if keep_old {
+                col(Column::new(Some(self.target_alias.clone()), field.name()))
+            } else {
+                lit(ScalarValue::Null)
+            };
+            let values: Vec<(i32, &Expr)> = groups
+                .iter()
+                .flat_map(|g| g.iter())
+                .filter_map(|(n, _, a)| match a {
+                    Action::Update(values) | Action::Insert(values) => {
+                        values[i].as_ref().map(|v| (*n, v))
+                    }
+                    Action::Delete => None,
+                })
+                .collect();
+            let value = match values.split_first() {
+                None => otherwise,
+                Some(((n, v), rest)) => {
+                    let mut b = when(col(ACTION).eq(lit(*n)), (*v).clone());
+                    for (n, v) in rest {
+                        b = b.when(col(ACTION).eq(lit(*n)), (*v).clone());
+                    }
+                    b.otherwise(otherwise)?
+                }
+            };
+            exprs.push(cast(value, field.data_type().clone()).alias(field.name()));
+        }
+        Ok(exprs)
+    }
+
     /// The number of the first clause whose condition holds (NULL: none).
     fn case(clauses: &[(i32, Expr, Action)]) -> Result<Expr> {
         let mut it = clauses.iter();
@@ -412,20 +458,16 @@ impl Planner<'_> {
             vec![],
             None,
         )?);
-        let mut builder = LogicalPlanBuilder::from(scan);
+        let mut plan = scan;
         if row_id {
             // Unique per row within this one execution, which is all the cardinality
             // check needs.
-            builder = builder.window(vec![row_number().alias(ROW_ID)])?;
+            plan = LogicalPlanBuilder::from(plan)
+                .window(vec![row_number().alias(ROW_ID)])?
+                .build()?;
         }
-        let mut exprs: Vec<Expr> = builder
-            .schema()
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
-        exprs.push(lit(true).alias(TARGET_PRESENT));
-        builder
+        let exprs = with_columns(&plan, [lit(true).alias(TARGET_PRESENT)]);
+        LogicalPlanBuilder::from(plan)
             .project(exprs)?
             .alias(self.target_alias.clone())?
             .build()
@@ -509,13 +551,7 @@ impl Session {
             .collect();
         let statement = self.parse_checked(&format!("SELECT * FROM {}", m.source))?;
         let source_plan = self.ctx.state().statement_to_plan(statement).await?;
-        let mut source_exprs: Vec<Expr> = source_plan
-            .schema()
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
-        source_exprs.push(lit(true).alias(SOURCE_PRESENT));
+        let source_exprs = with_columns(&source_plan, [lit(true).alias(SOURCE_PRESENT)]);
         let source = LogicalPlanBuilder::from(source_plan)
             .project(source_exprs)?
             .alias(source_alias.clone())?
@@ -656,38 +692,8 @@ impl Session {
                     Planner::case(&matched_clauses)?,
                 )
                 .otherwise(Planner::case(&by_source_clauses)?)?;
-                let mut exprs = Vec::new();
-                for (i, field) in table.schema.fields().iter().enumerate() {
-                    let old = col(Column::new(
-                        Some(planner.target_alias.clone()),
-                        field.name(),
-                    ));
-                    let updates: Vec<(i32, &Expr)> = matched_clauses
-                        .iter()
-                        .chain(&by_source_clauses)
-                        .filter_map(|(n, _, a)| match a {
-                            Action::Update(values) => values[i].as_ref().map(|v| (*n, v)),
-                            _ => None,
-                        })
-                        .collect();
-                    let value = if updates.is_empty() {
-                        old
-                    } else {
-                        let mut b = when(col(ACTION).eq(lit(updates[0].0)), updates[0].1.clone());
-                        for (n, v) in &updates[1..] {
-                            b = b.when(col(ACTION).eq(lit(*n)), (*v).clone());
-                        }
-                        b.otherwise(old)?
-                    };
-                    exprs.push(cast(value, field.data_type().clone()).alias(field.name()));
-                }
-                let mut with_action: Vec<Expr> = joined
-                    .schema()
-                    .columns()
-                    .into_iter()
-                    .map(Expr::Column)
-                    .collect();
-                with_action.push(action.alias(ACTION));
+                let exprs = planner.values(&[&matched_clauses, &by_source_clauses], true)?;
+                let with_action = with_columns(&joined, [action.alias(ACTION)]);
                 let mut builder = LogicalPlanBuilder::from(joined).project(with_action)?;
                 if !deleting.is_empty() {
                     let deleted =
@@ -707,33 +713,8 @@ impl Session {
                 let schema = anti.schema().clone();
                 let clauses = planner.clauses(&schema, not_matched, true)?;
                 let action = Planner::case(&clauses)?;
-                let mut exprs = Vec::new();
-                for (i, field) in table.schema.fields().iter().enumerate() {
-                    let values: Vec<(i32, &Expr)> = clauses
-                        .iter()
-                        .filter_map(|(n, _, a)| match a {
-                            Action::Insert(values) => values[i].as_ref().map(|v| (*n, v)),
-                            _ => None,
-                        })
-                        .collect();
-                    let value = if values.is_empty() {
-                        lit(ScalarValue::Null)
-                    } else {
-                        let mut b = when(col(ACTION).eq(lit(values[0].0)), values[0].1.clone());
-                        for (n, v) in &values[1..] {
-                            b = b.when(col(ACTION).eq(lit(*n)), (*v).clone());
-                        }
-                        b.end()?
-                    };
-                    exprs.push(cast(value, field.data_type().clone()).alias(field.name()));
-                }
-                let mut with_action: Vec<Expr> = anti
-                    .schema()
-                    .columns()
-                    .into_iter()
-                    .map(Expr::Column)
-                    .collect();
-                with_action.push(action.alias(ACTION));
+                let exprs = planner.values(&[&clauses], false)?;
+                let with_action = with_columns(&anti, [action.alias(ACTION)]);
                 let rows = LogicalPlanBuilder::from(anti)
                     .project(with_action)?
                     .filter(col(ACTION).is_not_null())?
@@ -816,37 +797,12 @@ impl Session {
             .when(source_present, Planner::case(&not_matched_clauses)?)
             .otherwise(Planner::case(&by_source_clauses)?)?;
         let inserting: HashSet<i32> = not_matched_clauses.iter().map(|(n, _, _)| *n).collect();
-        let mut exprs = Vec::new();
-        for (i, field) in table.schema.fields().iter().enumerate() {
-            let old = col(Column::new(
-                Some(planner.target_alias.clone()),
-                field.name(),
-            ));
-            let values: Vec<(i32, &Expr)> = matched_clauses
-                .iter()
-                .chain(&by_source_clauses)
-                .chain(&not_matched_clauses)
-                .filter_map(|(n, _, a)| match a {
-                    Action::Update(values) | Action::Insert(values) => {
-                        values[i].as_ref().map(|v| (*n, v))
-                    }
-                    Action::Delete => None,
-                })
-                .collect();
-            // An INSERT clause without a value for this column gives NULL: the target
-            // side of a source-only row is NULL.
-            let value = match values.split_first() {
-                None => old,
-                Some(((n, v), rest)) => {
-                    let mut b = when(col(ACTION).eq(lit(*n)), (*v).clone());
-                    for (n, v) in rest {
-                        b = b.when(col(ACTION).eq(lit(*n)), (*v).clone());
-                    }
-                    b.otherwise(old)?
-                }
-            };
-            exprs.push(cast(value, field.data_type().clone()).alias(field.name()));
-        }
+        // An INSERT clause without a value for a column gives NULL: the target side of a
+        // source-only row is NULL.
+        let mut exprs = planner.values(
+            &[&matched_clauses, &by_source_clauses, &not_matched_clauses],
+            true,
+        )?;
         let in_list = |numbers: &HashSet<i32>| {
             Expr::IsTrue(Box::new(
                 col(ACTION).in_list(numbers.iter().map(|n| lit(*n)).collect(), false),
@@ -869,14 +825,7 @@ impl Session {
             }
             .alias("__floe_matched"),
         );
-        let mut with_action: Vec<Expr> = joined
-            .schema()
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
-        with_action.push(action.alias(ACTION));
-        with_action.push(both.alias("__floe_both"));
+        let with_action = with_columns(&joined, [action.alias(ACTION), both.alias("__floe_both")]);
         let mut relevant = col(ACTION).is_not_null();
         if kinds.matched {
             relevant = relevant.or(col("__floe_both"));

@@ -139,6 +139,7 @@ impl Session {
         let Shape {
             predicate,
             assignments,
+            target,
         } = shape(input, update)?;
         let name = table.display_name();
         let base = table.iceberg_table().clone();
@@ -147,15 +148,7 @@ impl Session {
         else {
             return Ok(0); // empty table
         };
-        let scan_plan = match input {
-            LogicalPlan::Projection(p) => match p.input.as_ref() {
-                LogicalPlan::Filter(f) => f.input.as_ref().clone(),
-                other => other.clone(),
-            },
-            LogicalPlan::Filter(f) => f.input.as_ref().clone(),
-            other => other.clone(),
-        };
-        let scan = replace_scan(&scan_plan, Arc::new(table.with_positions()))?;
+        let scan = replace_scan(&target, Arc::new(table.with_positions()))?;
         let column = |name: &str| -> Result<Column> {
             Ok(Column::from(
                 scan.schema().qualified_field_with_unqualified_name(name)?,

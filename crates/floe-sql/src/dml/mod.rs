@@ -39,6 +39,8 @@ pub(crate) struct Shape {
     pub(crate) predicate: Option<Expr>,
     /// UPDATE: one expression per table column (already cast to the column's type).
     pub(crate) assignments: Option<Vec<Expr>>,
+    /// The target table's scan (under its alias, if any), below the WHERE filter.
+    pub(crate) target: LogicalPlan,
 }
 
 pub(crate) fn shape(input: &LogicalPlan, update: bool) -> Result<Shape> {
@@ -59,18 +61,21 @@ pub(crate) fn shape(input: &LogicalPlan, update: bool) -> Result<Shape> {
         LogicalPlan::SubqueryAlias(a) => matches!(a.input.as_ref(), LogicalPlan::TableScan(_)),
         _ => false,
     };
-    let predicate = match rest {
-        LogicalPlan::Filter(f) if is_target(&f.input) => Some(f.predicate.clone()),
+    let (predicate, target) = match rest {
+        LogicalPlan::Filter(f) if is_target(&f.input) => {
+            (Some(f.predicate.clone()), f.input.as_ref().clone())
+        }
         LogicalPlan::Filter(_) => {
             return plan_err!("unsupported DELETE/UPDATE form (only WHERE is supported)");
         }
-        p if is_target(p) => None,
+        p if is_target(p) => (None, p.clone()),
         LogicalPlan::Limit(_) => return plan_err!("DELETE ... LIMIT is not supported"),
         _ => return plan_err!("unsupported DELETE/UPDATE form (only WHERE is supported)"),
     };
     Ok(Shape {
         predicate,
         assignments,
+        target,
     })
 }
 
@@ -211,6 +216,7 @@ impl Session {
         let Shape {
             predicate,
             assignments,
+            target: filter_input,
         } = shape(input, update)?;
         let name = table.display_name();
         let base = table.iceberg_table().clone();
@@ -220,14 +226,6 @@ impl Session {
             crate::scan::snapshot_files(&self.shared.engine, &base, table.snapshot_id()).await?
         else {
             return Ok(0); // empty table
-        };
-        let scan_only = match input {
-            LogicalPlan::Projection(p) => p.input.as_ref().clone(),
-            other => other.clone(),
-        };
-        let filter_input = match scan_only {
-            LogicalPlan::Filter(f) => f.input.as_ref().clone(),
-            other => other,
         };
         // Rows per file as the statement sees them: the manifests' record counts, less
         // the rows delete files remove (counted by a scan, only when there are any).
@@ -263,15 +261,7 @@ impl Session {
         let mut added = Vec::new();
         if !rewrite.is_empty() {
             let provider = Arc::new(table.with_file_column(Some(Arc::new(rewrite.clone()))));
-            let scan_plan = match input {
-                LogicalPlan::Projection(p) => match p.input.as_ref() {
-                    LogicalPlan::Filter(f) => f.input.as_ref().clone(),
-                    other => other.clone(),
-                },
-                LogicalPlan::Filter(f) => f.input.as_ref().clone(),
-                other => other.clone(),
-            };
-            let scan = replace_scan(&scan_plan, provider)?;
+            let scan = replace_scan(&filter_input, provider)?;
             let table_columns: Vec<Column> = table
                 .schema
                 .fields()

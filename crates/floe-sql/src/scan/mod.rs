@@ -52,6 +52,16 @@ use crate::stats;
 /// copy-on-write DELETE/UPDATE to find the files they must rewrite).
 pub const FILE_COLUMN: &str = "__floe_file";
 
+/// The one child of a single-input plan node (`with_new_children`).
+pub(crate) fn single_child(
+    children: Vec<Arc<dyn ExecutionPlan>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let [input] = children
+        .try_into()
+        .map_err(|_| DataFusionError::Internal("one child expected".into()))?;
+    Ok(input)
+}
+
 /// Splits a file location into the object store that holds it and the path inside.
 pub fn split_location(location: &str) -> Result<(ObjectStoreUrl, object_store::path::Path)> {
     let (url, path) = if let Some(rest) = location.strip_prefix("file://") {

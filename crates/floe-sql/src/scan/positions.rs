@@ -16,7 +16,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, exec_err};
+
+use super::deletes::apply::batch_file_path;
+use super::single_child;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -28,6 +31,20 @@ use roaring::RoaringTreemap;
 
 /// Name of the virtual column with each row's position in its data file.
 pub const POS_COLUMN: &str = "__floe_pos";
+
+/// The input's partitioning, emission and boundedness, with another schema.
+fn properties_with_schema(
+    input: &Arc<dyn ExecutionPlan>,
+    schema: SchemaRef,
+) -> Arc<PlanProperties> {
+    let p = input.properties();
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(schema),
+        p.output_partitioning().clone(),
+        p.emission_type,
+        p.boundedness,
+    ))
+}
 
 /// Appends [`POS_COLUMN`] to the rows of a Parquet `DataSourceExec`.
 pub struct RowPositionExec {
@@ -61,13 +78,7 @@ impl RowPositionExec {
             fields,
             input.schema().metadata().clone(),
         ));
-        let p = input.properties();
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema),
-            p.output_partitioning().clone(),
-            p.emission_type,
-            p.boundedness,
-        ));
+        let properties = properties_with_schema(&input, schema);
         Self {
             input,
             table,
@@ -140,9 +151,7 @@ impl ExecutionPlan for RowPositionExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = children.try_into().map_err(|_| {
-            datafusion::error::DataFusionError::Internal("one child expected".into())
-        })?;
+        let input = single_child(children)?;
         Ok(Arc::new(RowPositionExec::new(
             input,
             self.table.clone(),
@@ -173,22 +182,7 @@ impl ExecutionPlan for RowPositionExec {
                 columns.push(Arc::new(Int64Array::from(Vec::<i64>::new())));
                 return Ok(RecordBatch::try_new(out_schema.clone(), columns)?);
             }
-            let col = batch.column(file_column);
-            let first = ScalarValue::try_from_array(col, 0)?;
-            let last = ScalarValue::try_from_array(col, n - 1)?;
-            if first != last {
-                return exec_err!("table '{table}': a scan batch mixes rows of two data files");
-            }
-            let path = match first {
-                ScalarValue::Utf8(Some(p))
-                | ScalarValue::Utf8View(Some(p))
-                | ScalarValue::LargeUtf8(Some(p)) => p,
-                ScalarValue::Dictionary(_, v) => match *v {
-                    ScalarValue::Utf8(Some(p)) => p,
-                    other => return exec_err!("table '{table}': unexpected file value {other}"),
-                },
-                other => return exec_err!("table '{table}': unexpected file value {other}"),
-            };
+            let path = batch_file_path(&batch, file_column, &table)?;
             if current.as_deref() != Some(path.as_str()) {
                 current = Some(path.clone());
                 next = 0;
@@ -260,13 +254,7 @@ impl PositionSinkExec {
             );
         }
         let schema: SchemaRef = Arc::new(in_schema.project(&(0..width).collect::<Vec<_>>())?);
-        let p = input.properties();
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema),
-            p.output_partitioning().clone(),
-            p.emission_type,
-            p.boundedness,
-        ));
+        let properties = properties_with_schema(&input, schema);
         Ok(Self {
             input,
             width,
@@ -330,9 +318,7 @@ impl ExecutionPlan for PositionSinkExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = children.try_into().map_err(|_| {
-            datafusion::error::DataFusionError::Internal("one child expected".into())
-        })?;
+        let input = single_child(children)?;
         Ok(Arc::new(PositionSinkExec::new(
             input,
             self.width,

@@ -327,9 +327,7 @@ impl ExecutionPlan for DeleteFilterExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = children.try_into().map_err(|_| {
-            datafusion::error::DataFusionError::Internal("one child expected".into())
-        })?;
+        let input = crate::scan::single_child(children)?;
         Ok(Arc::new(DeleteFilterExec::new(
             input,
             self.table.clone(),
@@ -409,6 +407,23 @@ fn batch_file<'a>(
     file_column: usize,
     table: &str,
 ) -> Result<&'a FileFacts> {
+    let path = batch_file_path(batch, file_column, table)?;
+    match eq.files.get(&path) {
+        Some(f) => Ok(f),
+        None => exec_err!(
+            "table '{table}': rows of data file '{path}' reached the delete filter, which was not planned for it"
+        ),
+    }
+}
+
+/// The data file path of a non-empty scan batch (its file column). A scan batch never
+/// mixes files (each comes from one file's reader), which is checked on its first and
+/// last rows.
+pub(crate) fn batch_file_path(
+    batch: &RecordBatch,
+    file_column: usize,
+    table: &str,
+) -> Result<String> {
     let col = batch.column(file_column);
     let at = |i: usize| datafusion::common::ScalarValue::try_from_array(col, i);
     let first = at(0)?;
@@ -426,12 +441,7 @@ fn batch_file<'a>(
         },
         other => return exec_err!("table '{table}': unexpected file column value {other}"),
     };
-    match eq.files.get(&path) {
-        Some(f) => Ok(f),
-        None => exec_err!(
-            "table '{table}': rows of data file '{path}' reached the delete filter, which was not planned for it"
-        ),
-    }
+    Ok(path)
 }
 
 fn filter_batch(
