@@ -130,7 +130,7 @@ pub async fn run(quick: bool) -> Result<Report, String> {
         }
         let c = floe
             .sql(&format!(
-                "SELECT count(*), sum(r), count(DISTINCT s) FROM {table}"
+                "SELECT count(*) AS rows, sum(r) AS sum_r, count(DISTINCT s) AS distinct_s FROM {table}"
             ))
             .await
             .map_err(err)?;

@@ -12,11 +12,11 @@ use crate::report::Report;
 const QUERIES: [(&str, &str); 2] = [
     (
         "Q1 shape",
-        "SELECT k % 4 AS g, count(*), sum(r), avg(r), min(s), max(id) FROM {T} GROUP BY k % 4 ORDER BY g",
+        "SELECT k % 4 AS g, count(*) AS n, sum(r) AS sum_r, avg(r) AS avg_r, min(s) AS min_s, max(id) AS max_id FROM {T} GROUP BY k % 4 ORDER BY g",
     ),
     (
         "Q6 shape",
-        "SELECT sum(r * k) FROM {T} WHERE k BETWEEN 10 AND 500 AND r < 900",
+        "SELECT sum(r * k) AS revenue FROM {T} WHERE k BETWEEN 10 AND 500 AND r < 900",
     ),
 ];
 
@@ -100,14 +100,9 @@ pub async fn run(quick: bool) -> Result<Report, String> {
         .await
         .map_err(err)?;
     let count = |b: &[datafusion::arrow::array::RecordBatch]| {
-        datafusion::arrow::util::pretty::pretty_format_batches(b)
-            .map(|t| {
-                t.to_string()
-                    .lines()
-                    .nth(3)
-                    .unwrap_or("")
-                    .trim()
-                    .to_string()
+        b.first()
+            .and_then(|b| {
+                datafusion::arrow::util::display::array_value_to_string(b.column(0), 0).ok()
             })
             .unwrap_or_default()
     };
