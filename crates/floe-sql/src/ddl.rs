@@ -26,7 +26,7 @@ use iceberg::spec::{NestedField, PrimitiveType, Schema, Transform, Type, Unbound
 use iceberg::{NamespaceIdent, TableCreation, TableIdent, TableRequirement, TableUpdate};
 
 use crate::error::{iceberg_to_df, to_df};
-use crate::frontend::Session;
+use crate::session::Session;
 use crate::types;
 use crate::write::write_plan;
 

@@ -5,21 +5,22 @@
 //! (INSERT, INSERT OVERWRITE, CREATE TABLE AS), copy-on-write DELETE/UPDATE, Iceberg DDL,
 //! and the SQL front end (time travel, transactions, `CALL`).
 
-pub mod compaction;
 pub mod ddl;
 pub mod dml;
 pub mod engine;
 pub mod error;
 pub mod frontend;
+pub mod parse;
 pub mod procedures;
 pub mod provider;
 pub mod scan;
 pub mod session;
 pub mod stats;
+pub mod time_travel;
 pub mod types;
 pub mod write;
 
 pub use engine::Engine;
 pub use error::display_error;
-pub use frontend::{Session, StatementOutput};
 pub use session::SessionOptions;
+pub use session::{Session, StatementOutput};

@@ -1,6 +1,10 @@
 //! A session: one DataFusion `SessionContext` over the floe catalog, the consistent
 //! catalog view of the statement being planned, and the session's open transaction.
 //!
+//! [`Session`] is defined here, below everything that runs statements on it (the front
+//! end's dispatch, DDL, DML, procedures), so those depend on this module and never on
+//! each other or on the front end.
+//!
 //! Guarantees:
 //! * every table a statement reads is resolved from ONE catalog snapshot (a redb read
 //!   transaction), so no statement observes part of a release;
@@ -12,19 +16,25 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, TableReference, exec_err, plan_err};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
 use floe_catalog::{CatalogSnapshot, StagedCommit};
+use futures::StreamExt;
 use iceberg::table::Table;
 use iceberg::{TableIdent, TableUpdate};
 use parking_lot::Mutex;
 
 use crate::engine::Engine;
 use crate::error::to_df;
-use crate::provider::FloeCatalogProvider;
+use crate::provider::{FloeCatalogProvider, FloeTable, count_batch, count_schema};
 
 /// Default schema (Iceberg namespace) of a session.
 pub const DEFAULT_SCHEMA: &str = "public";
@@ -349,4 +359,208 @@ pub fn build_context(
         Arc::new(FloeCatalogProvider::new(shared.clone())),
     );
     Ok(ctx)
+}
+
+/// What one statement produced: a schema and a stream of batches.
+pub struct StatementOutput {
+    /// Result schema (empty for statements without a result).
+    pub schema: SchemaRef,
+    /// The rows.
+    pub stream: SendableRecordBatchStream,
+}
+
+impl StatementOutput {
+    pub(crate) fn empty() -> Self {
+        let schema = Arc::new(Schema::empty());
+        Self {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::empty(),
+            )),
+        }
+    }
+
+    /// An output of ready batches.
+    pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        let stream = futures::stream::iter(batches.into_iter().map(Ok));
+        Self {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        }
+    }
+
+    pub(crate) fn count(n: u64) -> Result<Self> {
+        Ok(Self::from_batches(count_schema(), vec![count_batch(n)?]))
+    }
+
+    /// Collects every batch.
+    pub async fn collect(mut self) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        while let Some(b) = self.stream.next().await {
+            out.push(b?);
+        }
+        Ok(out)
+    }
+}
+
+/// A SQL session on a warehouse.
+pub struct Session {
+    pub(crate) ctx: SessionContext,
+    pub(crate) shared: Arc<SessionShared>,
+    /// floe's literal typing (`SessionOptions::decimal_literals`): exponent literals stay
+    /// DOUBLE while decimal literals are on. Off, DataFusion's own rules apply throughout.
+    pub(crate) decimal_literals: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A new session over `engine`.
+    pub fn new(engine: Arc<Engine>, options: SessionOptions) -> Result<Self> {
+        let shared = SessionShared::new(engine);
+        let ctx = build_context(&shared, &options)?;
+        Ok(Self {
+            ctx,
+            shared,
+            decimal_literals: options.decimal_literals,
+        })
+    }
+
+    /// The DataFusion context (for registering functions, tables, options).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The warehouse.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.shared.engine
+    }
+
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.shared.in_transaction()
+    }
+
+    /// Parses one statement the way every statement is parsed ([`crate::parse`]).
+    pub(crate) fn parse_checked(&self, sql: &str) -> Result<DFStatement> {
+        crate::parse::parse_statement(&self.ctx, sql, self.decimal_literals)
+    }
+
+    /// Evaluates the constant expression `expr` (a time-travel value, a procedure
+    /// argument) through the same parsing checks as any statement.
+    pub(crate) async fn select_constant(&self, expr: &str) -> Result<Vec<RecordBatch>> {
+        let statement = self.parse_checked(&format!("SELECT {expr}"))?;
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        self.ctx.execute_logical_plan(plan).await?.collect().await
+    }
+
+    /// `BEGIN`: starts staging.
+    pub fn begin(&self) -> Result<()> {
+        let mut txn = self.shared.txn.lock();
+        if txn.is_some() {
+            return plan_err!("a transaction is already open; COMMIT or ROLLBACK it first");
+        }
+        *txn = Some(Txn::new(self.shared.engine.catalog.write_guard()));
+        Ok(())
+    }
+
+    /// `ROLLBACK`: discards staged changes (their files become orphans).
+    pub fn rollback(&self) -> Result<()> {
+        let mut txn = self.shared.txn.lock();
+        match txn.as_ref() {
+            None => plan_err!("there is no open transaction to roll back"),
+            Some(t) if t.is_publishing() => {
+                plan_err!("the transaction is being published and can no longer be rolled back")
+            }
+            Some(_) => {
+                *txn = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// `COMMIT` (unnamed) or `CALL release(name)` inside a transaction: publishes every
+    /// staged table in one catalog transaction.
+    pub async fn commit(
+        &self,
+        name: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<Option<floe_catalog::ReleaseRecord>> {
+        // The transaction stays in place (marked as publishing, so no statement can
+        // stage into it or escape it) until the publish has ended.
+        let commits = {
+            let mut guard = self.shared.txn.lock();
+            let Some(txn) = guard.as_mut() else {
+                return plan_err!("there is no open transaction to commit");
+            };
+            if txn.is_publishing() {
+                return plan_err!("the transaction is already being published");
+            }
+            let commits = txn.commits();
+            if commits.is_empty() {
+                *guard = None;
+                if name.is_none() {
+                    return Ok(None);
+                }
+                // A named release of nothing staged records nothing; make that explicit.
+                return plan_err!(
+                    "the transaction changed no table, so there is nothing to release"
+                );
+            }
+            txn.set_publishing(true);
+            commits
+        };
+        let result = self
+            .shared
+            .engine
+            .catalog
+            .publish_release(name, message, commits)
+            .await;
+        let mut guard = self.shared.txn.lock();
+        match result {
+            Ok(published) => {
+                *guard = None;
+                Ok(published.release)
+            }
+            Err(e) => {
+                // A bad or taken release name published nothing and the staged work is
+                // still valid: the transaction stays open, to be released under another
+                // name. Any other failure (a table moved, storage) ends it.
+                if matches!(
+                    e,
+                    floe_catalog::Error::ReleaseExists(_) | floe_catalog::Error::InvalidName { .. }
+                ) {
+                    if let Some(txn) = guard.as_mut() {
+                        txn.set_publishing(false);
+                    }
+                } else {
+                    *guard = None;
+                }
+                Err(to_df(e))
+            }
+        }
+    }
+
+    /// The table's current version as a provider (in the session's transaction, if any).
+    pub(crate) async fn floe_table(&self, ident: &TableIdent) -> Result<FloeTable> {
+        let reference = TableReference::full(
+            self.shared.engine.catalog_name.clone(),
+            ident.namespace().as_ref().join("."),
+            ident.name().to_string(),
+        );
+        let shown = floe_catalog::ident::table_display(ident);
+        let provider = match self.ctx.table_provider(reference).await {
+            Ok(p) => p,
+            Err(_) => return plan_err!("table '{shown}' does not exist"),
+        };
+        match provider.as_any().downcast_ref::<FloeTable>() {
+            Some(t) => Ok(t.clone()),
+            None => plan_err!("'{shown}' is not an Iceberg table"),
+        }
+    }
 }

@@ -39,10 +39,10 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::merge_on_read::{self, Mode};
-use crate::frontend::Session;
 use crate::provider::FloeTable;
 use crate::scan::FILE_COLUMN;
 use crate::scan::positions::{POS_COLUMN, SinkOutputs};
+use crate::session::Session;
 use crate::write::write_plan;
 
 /// Marks "every column by name" (`UPDATE SET *`, `INSERT *`, DuckDB's bare `UPDATE` and

@@ -20,10 +20,10 @@ use datafusion::physical_plan::ExecutionPlan;
 use floe_catalog::LiveFile;
 
 use super::{Shape, replace_scan, shape};
-use crate::frontend::Session;
 use crate::provider::FloeTable;
 use crate::scan::FILE_COLUMN;
 use crate::scan::positions::{CollectedPositions, POS_COLUMN, PositionSinkExec, SinkOutputs};
+use crate::session::Session;
 use crate::write::position_deletes::write_position_deletes;
 use crate::write::{delete_files, write_plan};
 

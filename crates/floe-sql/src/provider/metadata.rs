@@ -607,7 +607,7 @@ async fn build_metadata_table(
     }
 }
 
-/// The `floe.system` schema: releases, release_tables, commits.
+/// The `floe.system` schema: releases, release_tables, commits, procedures.
 #[derive(Debug)]
 pub struct SystemSchemaProvider {
     shared: Arc<SessionShared>,
@@ -615,7 +615,7 @@ pub struct SystemSchemaProvider {
 
 /// Name of the system schema (reserved).
 pub const SYSTEM_SCHEMA: &str = "system";
-const SYSTEM_TABLES: &[&str] = &["commits", "release_tables", "releases"];
+const SYSTEM_TABLES: &[&str] = &["commits", "procedures", "release_tables", "releases"];
 
 impl SystemSchemaProvider {
     /// The system schema of a session.
@@ -797,6 +797,13 @@ impl SystemSchemaProvider {
                         )),
                     ],
                 )?))
+            }
+            "procedures" => {
+                let batch = crate::procedures::listing()?;
+                Ok(Some(Arc::new(MemTable::try_new(
+                    batch.schema(),
+                    vec![vec![batch]],
+                )?)))
             }
             _ => Ok(None),
         }

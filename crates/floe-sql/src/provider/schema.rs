@@ -13,8 +13,8 @@ use iceberg::{NamespaceIdent, TableIdent};
 use super::metadata::metadata_table;
 use super::{FloeTable, schema_name};
 use crate::error::to_df;
-use crate::frontend::time_travel::{VersionSpec, decode};
 use crate::session::SessionShared;
+use crate::time_travel::{VersionSpec, decode};
 
 /// One namespace as a DataFusion schema. Live: every call reads the catalog (or, while
 /// a statement is planned, the statement's catalog snapshot).

@@ -1,5 +1,5 @@
-//! Compaction: `CALL rewrite_data_files(...)` and `CALL rewrite_manifests(...)`, with
-//! Spark's procedure and argument names.
+//! Compaction: `CALL rewrite_data_files(table, strategy, sort_order, where, options)`,
+//! with Spark's procedure, argument and option names.
 //!
 //! `rewrite_data_files` picks, per partition, the files worth rewriting — too small
 //! (< `min-file-size-bytes`, 75% of the target), too large (> `max-file-size-bytes`,
@@ -15,6 +15,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use datafusion::arrow::array::{ArrayRef, Int64Array};
+use datafusion::arrow::datatypes::DataType;
+
 use datafusion::common::{Column, DFSchema, Result, TableReference, plan_err};
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr, TableScan};
@@ -24,11 +27,58 @@ use floe_catalog::SnapshotChange;
 use iceberg::TableIdent;
 use iceberg::TableUpdate;
 
-use crate::frontend::Session;
+use super::{Args, Kind, Procedure, p, table_output};
 use crate::provider::FloeTable;
 use crate::scan::deletes::index::DeleteIndex;
 use crate::scan::deletes::unpartitioned_specs;
+use crate::session::{Session, StatementOutput};
 use crate::write::{target_file_size, write_plan_sized};
+
+pub(super) const PROCEDURE: Procedure = Procedure {
+    name: "rewrite_data_files",
+    params: &[
+        p("table", Kind::Text, true),
+        p("strategy", Kind::Text, false),
+        p("sort_order", Kind::Text, false),
+        p("where", Kind::Text, false),
+        p("options", Kind::TextMap, false),
+    ],
+    doc: "Compacts small files and files carrying deletes into target-size files (binpack, or sort with sort_order), in one replace snapshot",
+    in_transaction: false,
+    run: |session, args| Box::pin(run(session, args)),
+};
+
+async fn run(session: &Session, args: Args) -> Result<StatementOutput> {
+    let ident = session.table_arg(&args.required_text("table")?)?;
+    let r = session
+        .rewrite_data_files(
+            &ident,
+            args.text("strategy").as_deref(),
+            args.text("sort_order").as_deref(),
+            args.text("where").as_deref(),
+            &args.map("options"),
+        )
+        .await?;
+    let int = |n: i64| Arc::new(Int64Array::from(vec![n])) as ArrayRef;
+    table_output(
+        &[
+            ("rewritten_data_files_count", DataType::Int64),
+            ("added_data_files_count", DataType::Int64),
+            ("rewritten_bytes_count", DataType::Int64),
+            ("failed_data_files_count", DataType::Int64),
+            ("removed_delete_files_count", DataType::Int64),
+        ],
+        vec![
+            int(r.rewritten_data_files as i64),
+            int(r.added_data_files as i64),
+            int(r.rewritten_bytes as i64),
+            // Spark's column: file groups that failed in a partial-progress run. floe
+            // commits all groups or none, so a failure is the statement's error.
+            int(0),
+            int(r.removed_delete_files as i64),
+        ],
+    )
+}
 
 /// What `rewrite_data_files` did.
 #[derive(Debug, Default)]
@@ -157,26 +207,8 @@ fn parse_sort_order(text: &str, table: &FloeTable) -> Result<Vec<SortExpr>> {
 }
 
 impl Session {
-    /// The table's current version as a provider (in the session's transaction, if any).
-    pub(crate) async fn floe_table(&self, ident: &TableIdent) -> Result<FloeTable> {
-        let reference = TableReference::full(
-            self.shared.engine.catalog_name.clone(),
-            ident.namespace().as_ref().join("."),
-            ident.name().to_string(),
-        );
-        let shown = floe_catalog::ident::table_display(ident);
-        let provider = match self.ctx.table_provider(reference).await {
-            Ok(p) => p,
-            Err(_) => return plan_err!("table '{shown}' does not exist"),
-        };
-        match provider.as_any().downcast_ref::<FloeTable>() {
-            Some(t) => Ok(t.clone()),
-            None => plan_err!("'{shown}' is not an Iceberg table"),
-        }
-    }
-
     /// `CALL rewrite_data_files(table, strategy, sort_order, where, options)`.
-    pub(crate) async fn rewrite_data_files(
+    async fn rewrite_data_files(
         &self,
         ident: &TableIdent,
         strategy: Option<&str>,
@@ -346,43 +378,5 @@ impl Session {
             rewritten_bytes,
             removed_delete_files,
         })
-    }
-
-    /// `CALL rewrite_manifests(table)`: every partition spec's data manifests merged into
-    /// one, in a `replace` snapshot. Returns (manifests rewritten, manifests added).
-    pub(crate) async fn rewrite_manifests(&self, ident: &TableIdent) -> Result<(usize, usize)> {
-        let table = self.floe_table(ident).await?;
-        table.check_writable()?;
-        let base = table.iceberg_table().clone();
-        if table.snapshot_id().is_none() {
-            return Ok((0, 0));
-        }
-        // Nothing to merge: no snapshot.
-        let md = base.metadata();
-        if let Some(snapshot) = md.current_snapshot() {
-            let list = self
-                .shared
-                .engine
-                .catalog
-                .manifest_list(md, snapshot)
-                .await
-                .map_err(crate::error::to_df)?;
-            let mut per_spec: HashMap<i32, usize> = HashMap::new();
-            for m in list.entries() {
-                if m.content == iceberg::spec::ManifestContentType::Data {
-                    *per_spec.entry(m.partition_spec_id).or_default() += 1;
-                }
-            }
-            if per_spec.values().all(|n| *n <= 1) {
-                return Ok((0, 0));
-            }
-        }
-        let _writing = self.shared.engine.catalog.write_guard();
-        let change = SnapshotChange {
-            rewrite_manifests: true,
-            ..Default::default()
-        };
-        let produced = self.commit_change(&table, &base, change).await?;
-        Ok((produced.manifests_rewritten, produced.manifests_added))
     }
 }
