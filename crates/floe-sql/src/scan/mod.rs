@@ -14,6 +14,7 @@
 
 pub mod deletes;
 pub mod positions;
+pub mod prune;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use floe_catalog::LiveFile;
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
+use roaring::RoaringTreemap;
 
 use crate::engine::Engine;
 use crate::error::to_df;
@@ -443,8 +445,8 @@ pub async fn plan_scan(
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let with_positions = req.with_position_column;
     let full = output_schema(req.schema, req.with_file_column, with_positions);
-    // Positions count rows as the decoder returns them: nothing may be pruned by a filter.
-    let filters: &[Expr] = if with_positions { &[] } else { filters };
+    // Positions count rows as the decoder returns them: the decoder may prune nothing on
+    // its own, and filters only prune what [`prune`] makes explicit.
     let limit = if with_positions { None } else { limit };
     let projected = match projection {
         Some(p) => Arc::new(full.project(p)?),
@@ -495,6 +497,17 @@ pub async fn plan_scan(
     // Equality deletes are applied above the scan, which must then carry each row's
     // file and key columns.
     let equality = planned.as_ref().and_then(|p| p.equality.clone());
+    let predicate = match conjunction(filters.clone()) {
+        Some(predicate) => {
+            let df_schema = DFSchema::try_from(req.schema.as_ref().clone())?;
+            state.create_physical_expr(predicate, &df_schema).ok()
+        }
+        None => None,
+    };
+    let pruning = match (&predicate, with_positions) {
+        (Some(p), true) => prune::PositionPruning::new(p.clone(), req.schema.clone()).map(Arc::new),
+        _ => None,
+    };
     let file_column = req.with_file_column || with_positions || equality.is_some();
     let metadata_cache = runtime.cache_manager.get_file_metadata_cache();
     let mut store_url: Option<ObjectStoreUrl> = None;
@@ -519,7 +532,7 @@ pub async fn plan_scan(
             .as_ref()
             .is_some_and(|p| p.affected.contains(location));
         let mut statistics = stats::file_statistics(&f.file, req.schema, false);
-        if has_deletes {
+        if has_deletes || pruning.is_some() {
             statistics = statistics.to_inexact();
         }
         // Identity-partition columns hold the partition value in every row. Stated as
@@ -549,17 +562,30 @@ pub async fn plan_scan(
             // Set before the statistics, which then gain the partition column's.
             pf.partition_values = vec![ScalarValue::Utf8(Some(location.to_string()))];
         }
-        if let Some(deleted) = planned.as_ref().and_then(|p| p.positions.get(location)) {
-            pending_plans.push((chosen.len(), url.clone(), deleted.clone()));
+        let deleted = planned.as_ref().and_then(|p| p.positions.get(location));
+        if deleted.is_some() || pruning.is_some() {
+            pending_plans.push((
+                chosen.len(),
+                location.to_string(),
+                url.clone(),
+                deleted.cloned().unwrap_or_default(),
+            ));
         }
         chosen.push(pf.with_statistics(Arc::new(statistics)));
     }
-    // Deleted positions become each file's access plan: built on the blocking pool, all
-    // files at once, since a dense plan is a large selector list.
-    let plans: Vec<(usize, (bool, Option<ParquetAccessPlan>))> =
-        futures::stream::iter(pending_plans.into_iter().map(|(i, url, deleted)| {
+    // Deleted positions (and, in a position scan, the rows pruning rules out) become each
+    // file's access plan: built on the blocking pool, all files at once, since a dense
+    // plan is a large selector list.
+    type Planned = (
+        usize,
+        (bool, Option<ParquetAccessPlan>),
+        Option<(String, RoaringTreemap)>,
+    );
+    let plans: Vec<Planned> =
+        futures::stream::iter(pending_plans.into_iter().map(|(i, location, url, mut deleted)| {
             let meta = chosen[i].object_meta.clone();
             let metadata_cache = metadata_cache.clone();
+            let pruning = pruning.clone();
             async move {
                 let store = runtime.object_store(&url)?;
                 let metadata =
@@ -575,22 +601,33 @@ pub async fn plan_scan(
                     .iter()
                     .map(|rg| rg.num_rows())
                     .collect();
-                let plan = tokio::task::spawn_blocking(move || {
+                let (plan, pruned) = tokio::task::spawn_blocking(move || {
+                    let pruned = pruning
+                        .and_then(|p| p.skipped(&location, &metadata))
+                        .map(|skipped| (location, skipped));
+                    if let Some((_, skipped)) = &pruned {
+                        deleted |= skipped;
+                    }
                     let total = rows.iter().sum::<i64>().max(0) as u64;
                     // Every row deleted: the file is not read at all.
                     let unread = deleted.range_cardinality(0..total) == total;
-                    (unread, (!unread).then(|| deletes::apply::access_plan(&rows, &deleted)).flatten())
+                    let plan = (!unread)
+                        .then(|| deletes::apply::access_plan(&rows, &deleted))
+                        .flatten();
+                    ((unread, plan), pruned)
                 })
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                Ok::<_, DataFusionError>((i, plan))
+                Ok::<_, DataFusionError>((i, plan, pruned))
             }
         }))
         .buffer_unordered(deletes::LOAD_CONCURRENCY)
         .try_collect()
         .await?;
     let mut unread = HashSet::new();
-    for (i, (skip, plan)) in plans {
+    let mut pruned_positions: HashMap<String, RoaringTreemap> = HashMap::new();
+    for (i, (skip, plan), pruned) in plans {
+        pruned_positions.extend(pruned);
         if skip {
             unread.insert(i);
         } else if let Some(plan) = plan {
@@ -647,11 +684,8 @@ pub async fn plan_scan(
         .with_parquet_file_reader_factory(Arc::new(deletes::reader::DeletesReaderFactory {
             inner: Arc::new(CachedParquetFileReaderFactory::new(store, metadata_cache)),
         }));
-    if let Some(predicate) = conjunction(filters) {
-        let df_schema = DFSchema::try_from(req.schema.as_ref().clone())?;
-        if let Ok(physical) = state.create_physical_expr(predicate, &df_schema) {
-            source = source.with_predicate(physical);
-        }
+    if let Some(predicate) = predicate.filter(|_| !with_positions) {
+        source = source.with_predicate(predicate);
     }
     // The columns the scan reads: the caller's, plus (for equality deletes) each key
     // column and the file column, removed again above the filter.
@@ -712,10 +746,13 @@ pub async fn plan_scan(
         .position(|c| *c == file_index)
         .unwrap_or(usize::MAX);
     if with_positions {
-        let skipped = planned
+        let mut skipped = planned
             .as_ref()
             .map(|p| p.positions.clone())
             .unwrap_or_default();
+        for (location, pruned) in pruned_positions {
+            *skipped.entry(location).or_default() |= pruned;
+        }
         scan = Arc::new(positions::RowPositionExec::new(
             scan,
             req.table.to_string(),

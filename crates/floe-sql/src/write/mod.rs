@@ -13,7 +13,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::{Result, exec_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
@@ -129,15 +129,32 @@ fn url_encode_into(text: &str, out: &mut String) {
 }
 
 /// Parquet settings for a table: DataFusion's session defaults, with the table's
-/// `write.parquet.compression-codec` (and level) when set.
+/// `write.parquet.compression-codec` (and level), `write.parquet.page-row-limit` and
+/// `write.parquet.page-size-bytes` (Iceberg's names) when set.
 pub fn writer_properties(table: &Table, ctx: &TaskContext) -> Result<WriterProperties> {
     let options = &ctx.session_config().options().execution.parquet;
+    let props = table.metadata().properties();
+    let number = |key: &str, default: usize| -> Result<usize> {
+        match props.get(key) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => plan_err!("table property {key} = '{v}' is not a positive whole number"),
+            },
+        }
+    };
     let mut builder = WriterProperties::builder()
         .set_max_row_group_row_count(Some(options.max_row_group_size))
         .set_write_batch_size(options.write_batch_size)
-        .set_data_page_size_limit(options.data_pagesize_limit)
+        .set_data_page_size_limit(number(
+            "write.parquet.page-size-bytes",
+            options.data_pagesize_limit,
+        )?)
+        .set_data_page_row_count_limit(number(
+            "write.parquet.page-row-limit",
+            options.data_page_row_count_limit,
+        )?)
         .set_dictionary_enabled(options.dictionary_enabled.unwrap_or(true));
-    let props = table.metadata().properties();
     let codec = props
         .get("write.parquet.compression-codec")
         .cloned()
