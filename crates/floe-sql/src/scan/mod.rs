@@ -44,7 +44,6 @@ use datafusion::physical_plan::empty::EmptyExec;
 use floe_catalog::LiveFile;
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
-use roaring::RoaringTreemap;
 
 use crate::engine::Engine;
 use crate::error::to_df;
@@ -579,7 +578,7 @@ pub async fn plan_scan(
     type Planned = (
         usize,
         (bool, Option<ParquetAccessPlan>),
-        Option<(String, RoaringTreemap)>,
+        (String, positions::Skipped),
     );
     let plans: Vec<Planned> =
         futures::stream::iter(pending_plans.into_iter().map(|(i, location, url, mut deleted)| {
@@ -601,12 +600,9 @@ pub async fn plan_scan(
                     .iter()
                     .map(|rg| rg.num_rows())
                     .collect();
-                let (plan, pruned) = tokio::task::spawn_blocking(move || {
-                    let pruned = pruning
-                        .and_then(|p| p.skipped(&location, &metadata))
-                        .map(|skipped| (location, skipped));
-                    if let Some((_, skipped)) = &pruned {
-                        deleted |= skipped;
+                let (plan, skipped) = tokio::task::spawn_blocking(move || {
+                    if let Some(pruned) = pruning.and_then(|p| p.skipped(&location, &metadata)) {
+                        deleted |= pruned;
                     }
                     let total = rows.iter().sum::<i64>().max(0) as u64;
                     // Every row deleted: the file is not read at all.
@@ -614,20 +610,27 @@ pub async fn plan_scan(
                     let plan = (!unread)
                         .then(|| deletes::apply::access_plan(&rows, &deleted))
                         .flatten();
-                    ((unread, plan), pruned)
+                    let skipped = positions::Skipped {
+                        positions: deleted,
+                        rows: total,
+                    };
+                    ((unread, plan), (location, skipped))
                 })
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                Ok::<_, DataFusionError>((i, plan, pruned))
+                Ok::<_, DataFusionError>((i, plan, skipped))
             }
         }))
         .buffer_unordered(deletes::LOAD_CONCURRENCY)
         .try_collect()
         .await?;
     let mut unread = HashSet::new();
-    let mut pruned_positions: HashMap<String, RoaringTreemap> = HashMap::new();
-    for (i, (skip, plan), pruned) in plans {
-        pruned_positions.extend(pruned);
+    // What the position counter must skip: exactly what each file's access plan skips.
+    let mut skipped_positions: HashMap<String, positions::Skipped> = HashMap::new();
+    for (i, (skip, plan), (location, skipped)) in plans {
+        if with_positions {
+            skipped_positions.insert(location, skipped);
+        }
         if skip {
             unread.insert(i);
         } else if let Some(plan) = plan {
@@ -746,18 +749,11 @@ pub async fn plan_scan(
         .position(|c| *c == file_index)
         .unwrap_or(usize::MAX);
     if with_positions {
-        let mut skipped = planned
-            .as_ref()
-            .map(|p| p.positions.clone())
-            .unwrap_or_default();
-        for (location, pruned) in pruned_positions {
-            *skipped.entry(location).or_default() |= pruned;
-        }
         scan = Arc::new(positions::RowPositionExec::new(
             scan,
             req.table.to_string(),
             file_at,
-            Arc::new(skipped),
+            Arc::new(skipped_positions),
         ));
     }
     // Where each wanted column is in the scan's output (the position column, if any, last).

@@ -46,14 +46,22 @@ fn properties_with_schema(
     ))
 }
 
+/// The rows of one file the decoder skips (earlier deletes, pruned row groups and pages),
+/// and how many rows the file has.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub positions: RoaringTreemap,
+    pub rows: u64,
+}
+
 /// Appends [`POS_COLUMN`] to the rows of a Parquet `DataSourceExec`.
 pub struct RowPositionExec {
     input: Arc<dyn ExecutionPlan>,
     table: String,
     /// Index of the file path column in the input.
     file_column: usize,
-    /// Positions the decoder skips (earlier deletes), per file path.
-    skipped: Arc<HashMap<String, RoaringTreemap>>,
+    /// Positions the decoder skips, per file path.
+    skipped: Arc<HashMap<String, Skipped>>,
     properties: Arc<PlanProperties>,
 }
 
@@ -70,7 +78,7 @@ impl RowPositionExec {
         input: Arc<dyn ExecutionPlan>,
         table: String,
         file_column: usize,
-        skipped: Arc<HashMap<String, RoaringTreemap>>,
+        skipped: Arc<HashMap<String, Skipped>>,
     ) -> Self {
         let mut fields: Vec<Arc<Field>> = input.schema().fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(POS_COLUMN, DataType::Int64, false)));
@@ -173,6 +181,9 @@ impl ExecutionPlan for RowPositionExec {
         let table = self.table.clone();
         let mut current: Option<String> = None;
         let mut next = 0u64;
+        // The positions the decoder returns, in order, for a file it skips rows of: the
+        // complement of the skipped ones (work per returned row, not per skipped row).
+        let mut kept: Option<roaring::treemap::IntoIter> = None;
         let out_schema = schema.clone();
         let stream = input.map(move |batch| {
             let batch = batch?;
@@ -186,20 +197,24 @@ impl ExecutionPlan for RowPositionExec {
             if current.as_deref() != Some(path.as_str()) {
                 current = Some(path.clone());
                 next = 0;
+                kept = skipped.get(&path).map(|s| {
+                    let mut all = RoaringTreemap::new();
+                    all.insert_range(0..s.rows);
+                    (all - &s.positions).into_iter()
+                });
             }
             let mut positions = Vec::with_capacity(n);
-            match skipped.get(&path) {
+            match kept.as_mut() {
                 None => {
                     positions.extend((next..next + n as u64).map(|p| p as i64));
                     next += n as u64;
                 }
-                Some(deleted) => {
-                    for _ in 0..n {
-                        while deleted.contains(next) {
-                            next += 1;
-                        }
-                        positions.push(next as i64);
-                        next += 1;
+                Some(kept) => {
+                    positions.extend(kept.by_ref().take(n).map(|p| p as i64));
+                    if positions.len() < n {
+                        return exec_err!(
+                            "table '{table}': data file '{path}' returned more rows than it has"
+                        );
                     }
                 }
             }
