@@ -46,6 +46,10 @@ pub struct SnapshotChange {
     /// id of the partition spec of the data files it names (its partition tuple is in
     /// that spec).
     pub added_deletes: Vec<(i32, DataFile)>,
+    /// Live delete files to remove, by path and (for a deletion vector, which shares its
+    /// Puffin file with others) content offset: a format-v3 table keeps at most one
+    /// deletion vector per data file, so a new one replaces the old.
+    pub removed_deletes: HashSet<(String, Option<i64>)>,
     /// Remove every live data and delete file (INSERT OVERWRITE of the whole table).
     pub remove_all: bool,
     /// The change rewrites rows without changing them (compaction): Iceberg's `replace`.
@@ -356,11 +360,6 @@ impl RedbCatalog {
         let md = table.metadata();
         let ident = table_display(table.identifier());
         let version = md.format_version();
-        if version == FormatVersion::V3 {
-            return Err(Error::InvalidArgument(format!(
-                "table '{ident}' uses Iceberg format version 3, which floe cannot write yet"
-            )));
-        }
         let io = self.file_io();
         let schema = md.current_schema().clone();
         let snapshot_id = new_snapshot_id(md);
@@ -390,7 +389,8 @@ impl RedbCatalog {
             );
             Ok(match version {
                 FormatVersion::V1 => builder.build_v1(),
-                _ => builder.build_v2_data(),
+                FormatVersion::V2 => builder.build_v2_data(),
+                FormatVersion::V3 => builder.build_v3_data(),
             })
         };
 
@@ -461,10 +461,11 @@ impl RedbCatalog {
         // Delete files that can no longer apply to any data file (every file they could
         // apply to is removed here) go in the same snapshot, as Iceberg Java drops them.
         if let (Some(list), false) = (&parent_list, delete_manifests.is_empty()) {
-            if change.removed.is_empty() {
+            if change.removed.is_empty() && change.removed_deletes.is_empty() {
                 kept.append(&mut delete_manifests);
             } else {
                 let remaining = self.remaining_data(md, list, &change).await?;
+                let mut removed_deletes_found = 0;
                 let new_seq = (!change.added.is_empty()).then_some(sequence_number);
                 for mf in delete_manifests {
                     let manifest = self.manifest(md, &mf).await?;
@@ -473,8 +474,15 @@ impl RedbCatalog {
                         .entries()
                         .iter()
                         .map(|e| {
+                            let named = e.is_alive()
+                                && change.removed_deletes.contains(&(
+                                    e.file_path().to_string(),
+                                    e.data_file().content_offset(),
+                                ));
+                            removed_deletes_found += usize::from(named);
                             e.is_alive()
-                                && remaining.dangling(e, mf.sequence_number, &spec, new_seq)
+                                && (named
+                                    || remaining.dangling(e, mf.sequence_number, &spec, new_seq))
                         })
                         .collect();
                     if !dangling.contains(&true) {
@@ -487,7 +495,10 @@ impl RedbCatalog {
                         schema.clone(),
                         (*spec).clone(),
                     );
-                    let mut w = builder.build_v2_deletes();
+                    let mut w = match version {
+                        FormatVersion::V3 => builder.build_v3_deletes(),
+                        _ => builder.build_v2_deletes(),
+                    };
                     for (e, gone) in manifest.entries().iter().zip(dangling) {
                         if !e.is_alive() {
                             continue;
@@ -501,7 +512,18 @@ impl RedbCatalog {
                     // snapshot records what it removed.
                     kept.push(w.write_manifest_file().await?);
                 }
+                if removed_deletes_found < change.removed_deletes.len() {
+                    return Err(Error::Conflict {
+                        tables: vec![ident],
+                        detail: "a delete file it replaces is no longer part of the table".into(),
+                    });
+                }
             }
+        } else if !change.removed_deletes.is_empty() {
+            return Err(Error::Conflict {
+                tables: vec![ident],
+                detail: "a delete file it replaces is no longer part of the table".into(),
+            });
         }
 
         // Merge data manifests once there are too many (keeping delete manifests as they are).
@@ -574,7 +596,10 @@ impl RedbCatalog {
                     schema.clone(),
                     (*spec).clone(),
                 );
-                let mut w = builder.build_v2_deletes();
+                let mut w = match version {
+                    FormatVersion::V3 => builder.build_v3_deletes(),
+                    _ => builder.build_v2_deletes(),
+                };
                 for f in files {
                     summary.add_file(&f, schema.clone(), spec.clone());
                     w.add_file(f, UNASSIGNED_SEQUENCE_NUMBER)?;
@@ -599,11 +624,27 @@ impl RedbCatalog {
         );
         let writer = io.new_output(&list_path)?.writer().await?;
         let parent_id = parent.as_ref().map(|p| p.snapshot_id());
+        // Format v3 (row lineage): new data manifests get first row ids from the table's
+        // next row id on, and the snapshot records the range it assigned. Entries carried
+        // into a rewritten manifest get new ids with it (their ids are not preserved).
+        let first_row_id = md.next_row_id();
         let mut list = match version {
             FormatVersion::V1 => ManifestListWriter::v1(writer, snapshot_id, parent_id),
-            _ => ManifestListWriter::v2(writer, snapshot_id, parent_id, sequence_number),
+            FormatVersion::V2 => {
+                ManifestListWriter::v2(writer, snapshot_id, parent_id, sequence_number)
+            }
+            FormatVersion::V3 => ManifestListWriter::v3(
+                writer,
+                snapshot_id,
+                parent_id,
+                sequence_number,
+                Some(first_row_id),
+            ),
         };
         list.add_manifests(kept.into_iter())?;
+        let added_rows = list
+            .next_row_id()
+            .map(|next| next.saturating_sub(first_row_id));
         list.close().await?;
 
         let mut props = change.properties;
@@ -633,8 +674,13 @@ impl RedbCatalog {
             .with_summary(Summary {
                 operation,
                 additional_properties: props,
-            })
-            .build();
+            });
+        let snapshot = match (version, added_rows) {
+            (FormatVersion::V3, Some(added)) => {
+                snapshot.with_row_range(first_row_id, added).build()
+            }
+            _ => snapshot.build(),
+        };
         Ok(ProducedSnapshot {
             snapshot_id,
             requirements: vec![

@@ -411,13 +411,21 @@ impl Session {
         }
         let options = table_options(ct, &name.display())?;
         let properties = options.properties;
+        let format_version = options.format_version;
         let partition_items = partition_items(ct, extras, &options.partitioning)?;
         // Until the commit returns, the data files written for AS SELECT are named by no
         // metadata.
         let _writing = catalog.write_guard();
         if ct.or_replace && catalog.contains_table(&ident) {
             return self
-                .replace_table(ct, &name, &ident, properties, &partition_items)
+                .replace_table(
+                    ct,
+                    &name,
+                    &ident,
+                    properties,
+                    format_version,
+                    &partition_items,
+                )
                 .await;
         }
 
@@ -429,6 +437,7 @@ impl Session {
             .partition_spec(spec)
             .properties(properties)
             .location_opt(options.location.clone())
+            .format_version(format_version.unwrap_or(iceberg::spec::FormatVersion::V2))
             .build();
         let Some(plan) = plan else {
             catalog
@@ -559,20 +568,36 @@ impl Session {
         name: &TableName,
         ident: &TableIdent,
         properties: HashMap<String, String>,
+        format_version: Option<iceberg::spec::FormatVersion>,
         partition_items: &[PartitionItem],
     ) -> Result<u64> {
         let catalog = &self.shared.engine.catalog;
         let base = catalog.table(ident).await.map_err(to_df)?;
         let md = base.metadata();
+        if let Some(v) = format_version
+            && v < md.format_version()
+        {
+            let number = |v: iceberg::spec::FormatVersion| v as u8;
+            return plan_err!(
+                "table '{}' is Iceberg format version {}; a table cannot go back to version {}",
+                name.display(),
+                number(md.format_version()),
+                number(v)
+            );
+        }
         let (schema, plan) = self.new_table_shape(ct, name).await?;
         let schema = with_replacement_field_ids(&schema, md.current_schema(), md.last_column_id())?;
         let spec = partition_spec(&schema, partition_items)?;
-        let mut updates = vec![
+        let mut updates = Vec::new();
+        if let Some(v) = format_version.filter(|v| *v > md.format_version()) {
+            updates.push(TableUpdate::UpgradeFormatVersion { format_version: v });
+        }
+        updates.extend([
             TableUpdate::AddSchema { schema },
             TableUpdate::SetCurrentSchema { schema_id: -1 },
             TableUpdate::AddSpec { spec },
             TableUpdate::SetDefaultSpec { spec_id: -1 },
-        ];
+        ]);
         if !properties.is_empty() {
             updates.push(TableUpdate::SetProperties {
                 updates: properties,
@@ -651,15 +676,49 @@ impl Session {
                     return Ok(());
                 }
                 AlterTableOperation::SetTblProperties { table_properties } => {
-                    let props = sql_options(table_properties)?;
-                    catalog
-                        .commit_table(
-                            &ident,
-                            vec![],
-                            vec![TableUpdate::SetProperties { updates: props }],
-                        )
-                        .await
-                        .map_err(to_df)?;
+                    let mut props = sql_options(table_properties)?;
+                    let mut updates = Vec::new();
+                    let mut requirements = Vec::new();
+                    // `'format-version' = '3'` upgrades the table, as in Spark; it is not
+                    // a property.
+                    if let Some(v) = props.remove("format-version") {
+                        let table = catalog.table(&ident).await.map_err(to_df)?;
+                        let md = table.metadata();
+                        let number = |v: iceberg::spec::FormatVersion| v as u8;
+                        let wanted = match v.trim() {
+                            "2" => iceberg::spec::FormatVersion::V2,
+                            "3" => iceberg::spec::FormatVersion::V3,
+                            _ => {
+                                return plan_err!(
+                                    "table '{}': Iceberg format version {v} is not supported; floe writes format versions 2 and 3",
+                                    name.display()
+                                );
+                            }
+                        };
+                        if wanted < md.format_version() {
+                            return plan_err!(
+                                "table '{}' is Iceberg format version {}; a table cannot go back to version {}",
+                                name.display(),
+                                number(md.format_version()),
+                                number(wanted)
+                            );
+                        }
+                        if wanted > md.format_version() {
+                            requirements.push(TableRequirement::UuidMatch { uuid: md.uuid() });
+                            updates.push(TableUpdate::UpgradeFormatVersion {
+                                format_version: wanted,
+                            });
+                        }
+                    }
+                    if !props.is_empty() {
+                        updates.push(TableUpdate::SetProperties { updates: props });
+                    }
+                    if !updates.is_empty() {
+                        catalog
+                            .commit_table(&ident, requirements, updates)
+                            .await
+                            .map_err(to_df)?;
+                    }
                 }
                 other => {
                     let table = catalog.table(&ident).await.map_err(to_df)?;
@@ -868,6 +927,8 @@ fn check_new_table_name(schema: &str, table: &str) -> Result<()> {
 #[derive(Debug, Default)]
 struct TableOptions {
     properties: HashMap<String, String>,
+    /// `format-version` / `format_version`: 2 (the default) or 3.
+    format_version: Option<iceberg::spec::FormatVersion>,
     partitioning: Vec<SqlExpr>,
     location: Option<String>,
 }
@@ -915,11 +976,15 @@ fn table_options(ct: &ast::CreateTable, table: &str) -> Result<TableOptions> {
             }
             "format_version" | "format-version" => {
                 let v = sql_value_string(value)?;
-                if v != "2" {
-                    return plan_err!(
-                        "table '{table}': Iceberg format version {v} is not supported; floe writes format version 2"
-                    );
-                }
+                out.format_version = Some(match v.trim() {
+                    "2" => iceberg::spec::FormatVersion::V2,
+                    "3" => iceberg::spec::FormatVersion::V3,
+                    _ => {
+                        return plan_err!(
+                            "table '{table}': Iceberg format version {v} is not supported; floe writes format versions 2 and 3"
+                        );
+                    }
+                });
             }
             _ => plain.push(o.clone()),
         }

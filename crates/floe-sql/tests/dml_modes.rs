@@ -107,12 +107,19 @@ async fn run(seed: u64, partitioned: bool) {
     ))
     .await
     .unwrap();
+    // Merge-on-read on format v3: deletion vectors, one per data file.
+    s.sql(&format!(
+        "CREATE TABLE dv (id BIGINT, v VARCHAR, n BIGINT) {partitioning} TBLPROPERTIES \
+         ('format-version' = '3', 'write.delete.mode' = 'merge-on-read', 'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')"
+    ))
+    .await
+    .unwrap();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut history = Vec::new();
     for step in 0..28 {
         let template = statement(&mut rng, step);
         let mut counts = Vec::new();
-        for t in ["cow", "mor"] {
+        for t in ["cow", "mor", "dv"] {
             let sql = template.replace("{t}", t);
             let out = s
                 .sql(&sql)
@@ -124,27 +131,41 @@ async fn run(seed: u64, partitioned: bool) {
             }
         }
         history.push(template.clone());
-        assert_eq!(
-            counts.first(),
-            counts.last(),
-            "seed {seed} step {step}: row counts differ for {template}\nhistory: {history:#?}"
+        assert!(
+            counts.windows(2).all(|w| w[0] == w[1]),
+            "seed {seed} step {step}: row counts {counts:?} differ for {template}\nhistory: {history:#?}"
         );
-        let diff = scalar(
-            &s,
-            "SELECT count(*) FROM ((SELECT * FROM cow EXCEPT ALL SELECT * FROM mor) \
-             UNION ALL (SELECT * FROM mor EXCEPT ALL SELECT * FROM cow))",
-        )
-        .await;
-        assert_eq!(
-            diff, 0,
-            "seed {seed} step {step}: tables differ after {template}\nhistory: {history:#?}"
-        );
+        for other in ["mor", "dv"] {
+            let diff = scalar(
+                &s,
+                &format!(
+                    "SELECT count(*) FROM ((SELECT * FROM cow EXCEPT ALL SELECT * FROM {other}) \
+                     UNION ALL (SELECT * FROM {other} EXCEPT ALL SELECT * FROM cow))"
+                ),
+            )
+            .await;
+            assert_eq!(
+                diff, 0,
+                "seed {seed} step {step}: {other} differs from cow after {template}\nhistory: {history:#?}"
+            );
+        }
     }
     // The merge-on-read table really wrote delete files, and no statement rewrote a
     // file just to delete rows from it.
     let deletes = scalar(&s, "SELECT count(*) FROM \"mor$files\" WHERE content = 1").await;
     let cow_deletes = scalar(&s, "SELECT count(*) FROM \"cow$files\" WHERE content = 1").await;
     assert!(deletes > 0, "seed {seed}: no delete files were written");
+    let vectors = scalar(
+        &s,
+        "SELECT count(*) FROM \"dv$files\" WHERE content = 1 AND file_format = 'PUFFIN'",
+    )
+    .await;
+    let dv_deletes = scalar(&s, "SELECT count(*) FROM \"dv$files\" WHERE content = 1").await;
+    assert!(vectors > 0, "seed {seed}: no deletion vectors were written");
+    assert_eq!(
+        vectors, dv_deletes,
+        "seed {seed}: a v3 table got position delete files"
+    );
     assert_eq!(
         cow_deletes, 0,
         "seed {seed}: copy-on-write wrote delete files"

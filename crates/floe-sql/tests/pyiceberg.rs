@@ -114,6 +114,15 @@ async fn merge_on_read_tables_read_the_same_in_pyiceberg_and_duckdb() {
         eprintln!("skipping: python3 with pyiceberg and duckdb is not installed");
         return;
     }
+    // Format v2 (position delete files) and v3 (deletion vectors).
+    for version in [2, 3] {
+        merge_on_read_table_reads_the_same(version).await;
+    }
+}
+
+/// One merge-on-read table of `version`, changed by every DML kind, read by floe,
+/// PyIceberg and DuckDB.
+async fn merge_on_read_table_reads_the_same(version: u8) {
     let dir = tempfile::tempdir().unwrap();
     let catalog = RedbCatalog::open(dir.path()).await.unwrap();
     catalog
@@ -122,9 +131,12 @@ async fn merge_on_read_tables_read_the_same_in_pyiceberg_and_duckdb() {
         .unwrap();
     let engine = Engine::new(catalog.clone(), "floe").unwrap();
     let s = Session::new(engine, SessionOptions::default()).unwrap();
-    for sql in [
+    let create = format!(
         "CREATE TABLE m (id BIGINT, region VARCHAR, n INT) PARTITIONED BY (region) TBLPROPERTIES \
-         ('write.delete.mode' = 'merge-on-read', 'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')",
+         ('format-version' = '{version}', 'write.delete.mode' = 'merge-on-read', 'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')"
+    );
+    for sql in [
+        create.as_str(),
         "INSERT INTO m SELECT value, CASE value % 3 WHEN 0 THEN 'eu' WHEN 1 THEN 'us' ELSE 'apac' END, CAST(value AS INT) AS n FROM generate_series(1, 3000)",
         "INSERT INTO m VALUES (5000, 'eu', 1), (5001, NULL, 2)",
         "DELETE FROM m WHERE id % 7 = 0",
@@ -146,9 +158,27 @@ async fn merge_on_read_tables_read_the_same_in_pyiceberg_and_duckdb() {
         .downcast_ref::<datafusion::arrow::array::Int64Array>()
         .unwrap()
         .value(0);
+    // v2: a position delete file per data file and statement; v3: one deletion vector
+    // per data file (each statement's replaces the last), in Puffin files.
+    let (least, format) = if version == 2 {
+        (4, "PARQUET")
+    } else {
+        (3, "PUFFIN")
+    };
     assert!(
-        delete_files >= 4,
-        "expected position delete files, found {delete_files}"
+        delete_files >= least,
+        "expected delete files, found {delete_files}"
+    );
+    let formats = s
+        .sql("SELECT DISTINCT file_format FROM \"m$files\" WHERE content = 1")
+        .await
+        .unwrap();
+    let formats = datafusion::arrow::util::pretty::pretty_format_batches(&formats)
+        .unwrap()
+        .to_string();
+    assert!(
+        formats.contains(format) && formats.lines().count() == 5,
+        "{formats}"
     );
     let floe_rows: Vec<String> = {
         let batches = s.sql("SELECT id, region, n FROM m").await.unwrap();
@@ -203,8 +233,16 @@ async fn merge_on_read_tables_read_the_same_in_pyiceberg_and_duckdb() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/read_duckdb.py"),
         &record.location,
     );
-    assert_eq!(pyiceberg.len(), floe_rows.len(), "pyiceberg row count");
-    assert_eq!(pyiceberg, floe_rows, "pyiceberg rows");
-    assert_eq!(duckdb.len(), floe_rows.len(), "duckdb row count");
-    assert_eq!(duckdb, floe_rows, "duckdb rows");
+    assert_eq!(
+        pyiceberg.len(),
+        floe_rows.len(),
+        "pyiceberg row count, v{version}"
+    );
+    assert_eq!(pyiceberg, floe_rows, "pyiceberg rows, v{version}");
+    assert_eq!(
+        duckdb.len(),
+        floe_rows.len(),
+        "duckdb row count, v{version}"
+    );
+    assert_eq!(duckdb, floe_rows, "duckdb rows, v{version}");
 }

@@ -762,7 +762,7 @@ impl Session {
     ) -> Result<u64> {
         let table = planner.table;
         let name = table.display_name();
-        let Some((files, _)) =
+        let Some((files, deletes)) =
             crate::scan::snapshot_files(&self.shared.engine, base, table.snapshot_id()).await?
         else {
             return plan_err!("table '{name}' has no snapshot to merge into");
@@ -861,7 +861,7 @@ impl Session {
             std::mem::take(&mut *outputs.deleted.lock().unwrap_or_else(|p| p.into_inner()));
         let inserted = outputs.inserted.load(std::sync::atomic::Ordering::Relaxed);
         let removed = self
-            .commit_positions(table, base, &files, deleted, added)
+            .commit_positions(table, base, (&files, &deletes), deleted, added)
             .await?;
         Ok(removed + inserted)
     }

@@ -17,13 +17,16 @@ use datafusion::common::{Column, Result, plan_err};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, lit};
 use datafusion::physical_plan::ExecutionPlan;
-use floe_catalog::LiveFile;
+use floe_catalog::{LiveFile, SnapshotChange};
+use iceberg::spec::FormatVersion;
+use roaring::RoaringTreemap;
 
 use super::{Shape, replace_scan, shape};
 use crate::provider::FloeTable;
 use crate::scan::FILE_COLUMN;
 use crate::scan::positions::{CollectedPositions, POS_COLUMN, PositionSinkExec, SinkOutputs};
 use crate::session::Session;
+use crate::write::deletion_vectors::write_deletion_vectors;
 use crate::write::position_deletes::write_position_deletes;
 use crate::write::{delete_files, write_plan};
 
@@ -89,11 +92,17 @@ impl Session {
     /// Writes the collected positions as delete files and commits them with the `added`
     /// data files in one snapshot. Returns the number of rows deleted. On failure every
     /// file written is deleted.
+    ///
+    /// Format v2: one position delete file per touched data file. Format v3: one
+    /// deletion vector per touched data file holding every position deleted from it so
+    /// far (earlier vectors and position delete files included), replacing its earlier
+    /// vector in the same snapshot — v3 allows one vector per data file, and readers
+    /// ignore position delete files for a file that has one.
     pub(crate) async fn commit_positions(
         &self,
         table: &FloeTable,
         base: &iceberg::table::Table,
-        files: &[LiveFile],
+        (files, live_deletes): (&[LiveFile], &[LiveFile]),
         collected: HashMap<String, Vec<i64>>,
         added: Vec<iceberg::spec::DataFile>,
     ) -> Result<u64> {
@@ -112,18 +121,88 @@ impl Session {
             rows += positions.len() as u64;
             deletes.push(((*live).clone(), positions));
         }
-        let written =
-            write_position_deletes(base, &table.display_name(), deletes, self.ctx.task_ctx()).await;
-        let written = match written {
+        let v3 = base.metadata().format_version() >= FormatVersion::V3;
+        let written = if v3 {
+            self.deletion_vectors(table, base, live_deletes, deletes)
+                .await
+        } else {
+            write_position_deletes(base, &table.display_name(), deletes, self.ctx.task_ctx())
+                .await
+                .map(|w| (w, HashSet::new()))
+        };
+        let (written, replaced) = match written {
             Ok(w) => w,
             Err(e) => {
                 delete_files(base, &added).await;
                 return Err(e);
             }
         };
-        self.commit_rewrite(table, base, added, written, HashSet::new())
-            .await?;
+        if added.is_empty() && written.is_empty() {
+            return Ok(0);
+        }
+        let change = SnapshotChange {
+            added,
+            added_deletes: written,
+            removed_deletes: replaced,
+            ..Default::default()
+        };
+        self.commit_change(table, base, change).await?;
         Ok(rows)
+    }
+
+    /// The deletion vectors of a v3 merge-on-read statement: per data file, the new
+    /// positions joined with every delete already applying to it (loaded as a scan
+    /// would, sequence numbers respected). Returns the vectors written and the earlier
+    /// vectors (path, offset) they replace.
+    async fn deletion_vectors(
+        &self,
+        table: &FloeTable,
+        base: &iceberg::table::Table,
+        live_deletes: &[LiveFile],
+        deletes: Vec<(LiveFile, Vec<i64>)>,
+    ) -> Result<(
+        Vec<(i32, iceberg::spec::DataFile)>,
+        HashSet<(String, Option<i64>)>,
+    )> {
+        let name = table.display_name();
+        let data: Vec<&LiveFile> = deletes.iter().map(|(f, _)| f).collect();
+        let runtime = self.ctx.runtime_env();
+        let earlier = crate::scan::deletes::plan_deletes(
+            &runtime,
+            &name,
+            base.metadata(),
+            &data,
+            live_deletes,
+            &table.schema,
+        )
+        .await?;
+        let touched: HashSet<String> = data
+            .iter()
+            .map(|f| f.file.file_path().to_string())
+            .collect();
+        let mut vectors = Vec::with_capacity(deletes.len());
+        for (live, positions) in deletes {
+            let mut vector: RoaringTreemap = positions.into_iter().map(|p| p as u64).collect();
+            if let Some(before) = earlier
+                .as_ref()
+                .and_then(|e| e.positions.get(live.file.file_path()))
+            {
+                vector |= before;
+            }
+            vectors.push((live, vector));
+        }
+        let replaced = live_deletes
+            .iter()
+            .filter(|d| {
+                d.file.file_format() == iceberg::spec::DataFileFormat::Puffin
+                    && d.file
+                        .referenced_data_file()
+                        .is_some_and(|r| touched.contains(&r))
+            })
+            .map(|d| (d.file.file_path().to_string(), d.file.content_offset()))
+            .collect();
+        let written = write_deletion_vectors(base, &name, vectors).await?;
+        Ok((written, replaced))
     }
 
     /// Runs a DELETE or UPDATE with a WHERE clause by merge-on-read; returns the number
@@ -143,7 +222,7 @@ impl Session {
         } = shape(input, update)?;
         let name = table.display_name();
         let base = table.iceberg_table().clone();
-        let Some((files, _)) =
+        let Some((files, deletes)) =
             crate::scan::snapshot_files(&self.shared.engine, &base, table.snapshot_id()).await?
         else {
             return Ok(0); // empty table
@@ -210,7 +289,7 @@ impl Session {
             delete_files(&base, &added).await;
             return Ok(0);
         }
-        self.commit_positions(table, &base, &files, collected, added)
+        self.commit_positions(table, &base, (&files, &deletes), collected, added)
             .await
     }
 }

@@ -36,6 +36,7 @@ use parquet::file::properties::WriterProperties;
 use crate::error::iceberg_to_df;
 
 pub mod commit;
+pub mod deletion_vectors;
 pub mod position_deletes;
 
 type Builder = DataFileWriterBuilder<ParquetWriterBuilder, DataLocation, DefaultFileNameGenerator>;

@@ -28,7 +28,7 @@ const POS_ID: i32 = 2147483545;
 /// paths is matched once.
 const DELETE_BATCH_ROWS: usize = 64 * 1024;
 /// The magic bytes that open a `deletion-vector-v1` blob, after its length.
-const DV_MAGIC: [u8; 4] = [0xD1, 0xD3, 0x39, 0x64];
+pub const DV_MAGIC: [u8; 4] = [0xD1, 0xD3, 0x39, 0x64];
 
 fn err(delete: &LiveFile, what: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::Execution(format!(
