@@ -1,5 +1,5 @@
 //! `crash`: a child `floe` shell process runs a random workload (INSERT, DELETE, UPDATE,
-//! MERGE, copy-on-write and merge-on-read tables, CTAS, DROP, RENAME, staged multi-table
+//! MERGE, copy-on-write and merge-on-read tables (v2 and v3), CTAS, DROP, RENAME, staged multi-table
 //! releases, procedures including compaction) fed through its stdin;
 //! the parent SIGKILLs it at random moments, reopens the warehouse and checks it against
 //! a model of what the child acknowledged:
@@ -71,12 +71,18 @@ impl Workload {
                 self.next_name += 1;
                 let name = format!("t{}", self.next_name);
                 after.tables.insert(name.clone(), Rows::new());
-                // Half the tables write deletes as position delete files (merge-on-read).
-                let modes = if self.rand(2) == 0 {
-                    " TBLPROPERTIES ('write.delete.mode' = 'merge-on-read', \
-                     'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')"
-                } else {
-                    ""
+                // A third of the tables copy on write; a third write position delete
+                // files (merge-on-read, v2); a third deletion vectors (merge-on-read, v3).
+                let modes = match self.rand(3) {
+                    0 => {
+                        " TBLPROPERTIES ('write.delete.mode' = 'merge-on-read', \
+                         'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')"
+                    }
+                    1 => {
+                        " TBLPROPERTIES ('format-version' = '3', 'write.delete.mode' = 'merge-on-read', \
+                         'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')"
+                    }
+                    _ => "",
                 };
                 format!("CREATE TABLE {name} (id BIGINT, v VARCHAR){modes}")
             }
