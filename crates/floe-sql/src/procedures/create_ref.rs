@@ -1,16 +1,12 @@
 //! `CALL create_tag(table, tag, snapshot_id)` and `CALL create_branch(table, branch,
 //! snapshot_id)`: a named reference to a snapshot (the current one by default).
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{Int64Array, StringArray};
-use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, plan_err};
 use floe_catalog::Error as CatalogError;
 use iceberg::spec::{SnapshotReference, SnapshotRetention};
 use iceberg::{TableRequirement, TableUpdate};
 
-use super::{Args, Kind, Procedure, p, table_output};
+use super::{Args, Kind, Procedure, p, ref_output};
 use crate::error::to_df;
 use crate::session::{Session, StatementOutput};
 
@@ -86,16 +82,5 @@ async fn run(session: &Session, args: Args, branch: bool) -> Result<StatementOut
         )
         .await
         .map_err(to_df)?;
-    table_output(
-        &[
-            ("table", DataType::Utf8),
-            (kind, DataType::Utf8),
-            ("snapshot_id", DataType::Int64),
-        ],
-        vec![
-            Arc::new(StringArray::from(vec![table_name])),
-            Arc::new(StringArray::from(vec![name])),
-            Arc::new(Int64Array::from(vec![id])),
-        ],
-    )
+    ref_output(table_name, kind, name, id)
 }

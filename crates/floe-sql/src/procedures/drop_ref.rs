@@ -1,14 +1,10 @@
 //! `CALL drop_tag(table, tag)` and `CALL drop_branch(table, branch)`.
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{Int64Array, StringArray};
-use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, plan_err};
 use iceberg::spec::MAIN_BRANCH;
 use iceberg::{TableRequirement, TableUpdate};
 
-use super::{Args, Kind, Procedure, p, table_output};
+use super::{Args, Kind, Procedure, p, ref_output};
 use crate::error::to_df;
 use crate::session::{Session, StatementOutput};
 
@@ -60,16 +56,5 @@ async fn run(session: &Session, args: Args, branch: bool) -> Result<StatementOut
         )
         .await
         .map_err(to_df)?;
-    table_output(
-        &[
-            ("table", DataType::Utf8),
-            (kind, DataType::Utf8),
-            ("snapshot_id", DataType::Int64),
-        ],
-        vec![
-            Arc::new(StringArray::from(vec![table_name])),
-            Arc::new(StringArray::from(vec![name])),
-            Arc::new(Int64Array::from(vec![r.snapshot_id])),
-        ],
-    )
+    ref_output(table_name, kind, name, r.snapshot_id)
 }

@@ -147,6 +147,27 @@ pub(crate) fn table_output(
     Ok(StatementOutput::from_batches(schema, vec![batch]))
 }
 
+/// What the tag and branch procedures return: the table, the reference and its snapshot.
+pub(crate) fn ref_output(
+    table: String,
+    kind: &str,
+    name: String,
+    snapshot_id: i64,
+) -> Result<StatementOutput> {
+    table_output(
+        &[
+            ("table", DataType::Utf8),
+            (kind, DataType::Utf8),
+            ("snapshot_id", DataType::Int64),
+        ],
+        vec![
+            Arc::new(StringArray::from(vec![table])),
+            Arc::new(StringArray::from(vec![name])),
+            Arc::new(Int64Array::from(vec![snapshot_id])),
+        ],
+    )
+}
+
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
