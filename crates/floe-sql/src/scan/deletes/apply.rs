@@ -61,7 +61,8 @@ pub fn access_plan(row_group_rows: &[i64], deleted: &RoaringTreemap) -> Option<P
         } else {
             group - deleted
         };
-        let (run, gap): (fn(usize) -> RowSelector, fn(usize) -> RowSelector) = if runs_are_deleted {
+        type Selector = fn(usize) -> RowSelector;
+        let (run, gap): (Selector, Selector) = if runs_are_deleted {
             (RowSelector::skip, RowSelector::select)
         } else {
             (RowSelector::select, RowSelector::skip)
