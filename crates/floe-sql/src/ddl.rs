@@ -574,24 +574,14 @@ impl Session {
         let catalog = &self.shared.engine.catalog;
         let base = catalog.table(ident).await.map_err(to_df)?;
         let md = base.metadata();
-        if let Some(v) = format_version
-            && v < md.format_version()
-        {
-            let number = |v: iceberg::spec::FormatVersion| v as u8;
-            return plan_err!(
-                "table '{}' is Iceberg format version {}; a table cannot go back to version {}",
-                name.display(),
-                number(md.format_version()),
-                number(v)
-            );
-        }
+        let upgrade = match format_version {
+            Some(v) => format_upgrade(&name.display(), md, v)?,
+            None => None,
+        };
         let (schema, plan) = self.new_table_shape(ct, name).await?;
         let schema = with_replacement_field_ids(&schema, md.current_schema(), md.last_column_id())?;
         let spec = partition_spec(&schema, partition_items)?;
-        let mut updates = Vec::new();
-        if let Some(v) = format_version.filter(|v| *v > md.format_version()) {
-            updates.push(TableUpdate::UpgradeFormatVersion { format_version: v });
-        }
+        let mut updates: Vec<TableUpdate> = upgrade.into_iter().collect();
         updates.extend([
             TableUpdate::AddSchema { schema },
             TableUpdate::SetCurrentSchema { schema_id: -1 },
@@ -684,30 +674,10 @@ impl Session {
                     if let Some(v) = props.remove("format-version") {
                         let table = catalog.table(&ident).await.map_err(to_df)?;
                         let md = table.metadata();
-                        let number = |v: iceberg::spec::FormatVersion| v as u8;
-                        let wanted = match v.trim() {
-                            "2" => iceberg::spec::FormatVersion::V2,
-                            "3" => iceberg::spec::FormatVersion::V3,
-                            _ => {
-                                return plan_err!(
-                                    "table '{}': Iceberg format version {v} is not supported; floe writes format versions 2 and 3",
-                                    name.display()
-                                );
-                            }
-                        };
-                        if wanted < md.format_version() {
-                            return plan_err!(
-                                "table '{}' is Iceberg format version {}; a table cannot go back to version {}",
-                                name.display(),
-                                number(md.format_version()),
-                                number(wanted)
-                            );
-                        }
-                        if wanted > md.format_version() {
+                        let wanted = parse_format_version(&name.display(), &v)?;
+                        if let Some(upgrade) = format_upgrade(&name.display(), md, wanted)? {
                             requirements.push(TableRequirement::UuidMatch { uuid: md.uuid() });
-                            updates.push(TableUpdate::UpgradeFormatVersion {
-                                format_version: wanted,
-                            });
+                            updates.push(upgrade);
                         }
                     }
                     if !props.is_empty() {
@@ -933,6 +903,39 @@ struct TableOptions {
     location: Option<String>,
 }
 
+/// A `format-version` floe writes: 2 or 3.
+fn parse_format_version(table: &str, v: &str) -> Result<iceberg::spec::FormatVersion> {
+    match v.trim() {
+        "2" => Ok(iceberg::spec::FormatVersion::V2),
+        "3" => Ok(iceberg::spec::FormatVersion::V3),
+        _ => plan_err!(
+            "table '{table}': Iceberg format version {v} is not supported; floe writes format versions 2 and 3"
+        ),
+    }
+}
+
+/// The update that takes `md` to format `wanted`: none when it is there already, an
+/// error when it is newer (a table never goes back).
+fn format_upgrade(
+    table: &str,
+    md: &iceberg::spec::TableMetadata,
+    wanted: iceberg::spec::FormatVersion,
+) -> Result<Option<TableUpdate>> {
+    let current = md.format_version();
+    if wanted < current {
+        return plan_err!(
+            "table '{table}' is Iceberg format version {}; a table cannot go back to version {}",
+            current as u8,
+            wanted as u8
+        );
+    }
+    Ok(
+        (wanted > current).then_some(TableUpdate::UpgradeFormatVersion {
+            format_version: wanted,
+        }),
+    )
+}
+
 fn table_options(ct: &ast::CreateTable, table: &str) -> Result<TableOptions> {
     let list: &[SqlOption] = match &ct.table_options {
         CreateTableOptions::None => &[],
@@ -976,15 +979,7 @@ fn table_options(ct: &ast::CreateTable, table: &str) -> Result<TableOptions> {
             }
             "format_version" | "format-version" => {
                 let v = sql_value_string(value)?;
-                out.format_version = Some(match v.trim() {
-                    "2" => iceberg::spec::FormatVersion::V2,
-                    "3" => iceberg::spec::FormatVersion::V3,
-                    _ => {
-                        return plan_err!(
-                            "table '{table}': Iceberg format version {v} is not supported; floe writes format versions 2 and 3"
-                        );
-                    }
-                });
+                out.format_version = Some(parse_format_version(table, &v)?);
             }
             _ => plain.push(o.clone()),
         }

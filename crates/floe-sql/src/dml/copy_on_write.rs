@@ -116,8 +116,7 @@ impl Session {
                     .map(str::to_string),
             );
         }
-        self.commit_rewrite(table, &base, added, Vec::new(), removed)
-            .await?;
+        self.commit_rewrite(table, &base, added, removed).await?;
         Ok(affected)
     }
 }

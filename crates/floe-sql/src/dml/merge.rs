@@ -16,8 +16,8 @@
 //!    target, not just the affected files) take the first `NOT MATCHED` clause whose
 //!    condition holds.
 //!
-//! The affected files are removed and the new files added in one snapshot through
-//! [`Session::commit_rewrite`], so the statement is all or nothing, stages inside a
+//! Copy-on-write removes the affected files and adds the new ones in one snapshot
+//! through [`Session::commit_rewrite`] (merge-on-read: [`Session::commit_positions`]), so the statement is all or nothing, stages inside a
 //! transaction like any write, and fails as a conflict if the table moved meanwhile.
 
 use std::collections::HashSet;
@@ -735,8 +735,7 @@ impl Session {
                 return Err(e);
             }
         };
-        self.commit_rewrite(table, &base, added, Vec::new(), affected)
-            .await?;
+        self.commit_rewrite(table, &base, added, affected).await?;
         Ok(affected_rows + inserted)
     }
 

@@ -5,8 +5,9 @@
 //! One pass over the table version, each row carrying its data file and position
 //! ([`crate::scan::positions`]): the rows the predicate holds for are recorded as
 //! positions to delete, and UPDATE writes their new values as new data files in the same
-//! pass. Then one position delete file per touched data file, and one snapshot (Iceberg's
-//! row delta) through [`Session::commit_rewrite`]. Untouched rows are never rewritten.
+//! pass. Then one position delete file (format v2) or deletion vector (v3) per touched
+//! data file, and one snapshot (Iceberg's row delta) through
+//! [`Session::commit_positions`]. Untouched rows are never rewritten.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -107,23 +107,21 @@ pub(crate) fn replace_scan(plan: &LogicalPlan, provider: Arc<FloeTable>) -> Resu
 }
 
 impl Session {
-    /// The end of every rewriting statement (DELETE, UPDATE, MERGE): one snapshot that
-    /// removes `removed` and adds `added` data files and `added_deletes` position delete
-    /// files (all already durable). See [`Session::commit_change`].
+    /// The end of every copy-on-write statement (DELETE, UPDATE, MERGE): one snapshot
+    /// that removes `removed` and adds `added` data files (already durable). Merge-on-read
+    /// ends in [`Session::commit_positions`]; both go through [`Session::commit_change`].
     pub(crate) async fn commit_rewrite(
         &self,
         table: &FloeTable,
         base: &iceberg::table::Table,
         added: Vec<iceberg::spec::DataFile>,
-        added_deletes: Vec<(i32, iceberg::spec::DataFile)>,
         removed: HashSet<String>,
     ) -> Result<()> {
-        if added.is_empty() && added_deletes.is_empty() && removed.is_empty() {
+        if added.is_empty() && removed.is_empty() {
             return Ok(());
         }
         let change = SnapshotChange {
             added,
-            added_deletes,
             removed,
             ..Default::default()
         };

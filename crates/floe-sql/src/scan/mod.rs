@@ -85,7 +85,8 @@ pub fn split_location(location: &str) -> Result<(ObjectStoreUrl, object_store::p
     Ok((ObjectStoreUrl::parse(url)?, path))
 }
 
-fn field_id(f: &Field) -> Option<i32> {
+/// The Iceberg field id a Parquet/Arrow field carries, if any.
+pub(crate) fn field_id(f: &Field) -> Option<i32> {
     f.metadata().get(PARQUET_FIELD_ID_META_KEY)?.parse().ok()
 }
 
@@ -628,7 +629,8 @@ pub async fn plan_scan(
     // What the position counter must skip: exactly what each file's access plan skips.
     let mut skipped_positions: HashMap<String, positions::Skipped> = HashMap::new();
     for (i, (skip, plan), (location, skipped)) in plans {
-        if with_positions {
+        // A file nothing is skipped in keeps the plain position counter.
+        if with_positions && !skipped.positions.is_empty() {
             skipped_positions.insert(location, skipped);
         }
         if skip {

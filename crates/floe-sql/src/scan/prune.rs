@@ -24,9 +24,11 @@ use datafusion::datasource::physical_plan::parquet::{
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::pruning::PruningPredicate;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
-use parquet::arrow::{PARQUET_FIELD_ID_META_KEY, parquet_to_arrow_schema};
+use parquet::arrow::parquet_to_arrow_schema;
 use parquet::file::metadata::ParquetMetaData;
 use roaring::RoaringTreemap;
+
+use super::field_id;
 
 /// A filter prepared once per scan, applied to each file's metadata.
 pub struct PositionPruning {
@@ -34,10 +36,6 @@ pub struct PositionPruning {
     columns: Vec<(String, Option<i32>, DataType)>,
     row_groups: PruningPredicate,
     pages: PagePruningAccessPlanFilter,
-}
-
-fn field_id(f: &datafusion::arrow::datatypes::Field) -> Option<i32> {
-    f.metadata().get(PARQUET_FIELD_ID_META_KEY)?.parse().ok()
 }
 
 impl PositionPruning {

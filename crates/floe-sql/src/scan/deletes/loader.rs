@@ -9,17 +9,18 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{DataFusionError, Result};
 use floe_catalog::LiveFile;
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
-use parquet::arrow::{PARQUET_FIELD_ID_META_KEY, ProjectionMask};
 use roaring::RoaringTreemap;
 
 use super::index::path_key;
+use crate::scan::field_id;
 
 /// Reserved field ids of position-delete files (Iceberg spec, "Position Delete Files").
 const FILE_PATH_ID: i32 = 2147483546;
@@ -35,10 +36,6 @@ fn err(delete: &LiveFile, what: impl std::fmt::Display) -> DataFusionError {
         "cannot apply delete file '{}': {what}",
         delete.file.file_path()
     ))
-}
-
-fn field_id(f: &Field) -> Option<i32> {
-    f.metadata().get(PARQUET_FIELD_ID_META_KEY)?.parse().ok()
 }
 
 /// The object store and path of a file location.

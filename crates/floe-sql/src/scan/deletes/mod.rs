@@ -12,14 +12,15 @@ pub mod reader;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{Result, plan_err};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use floe_catalog::LiveFile;
 use futures::{StreamExt, TryStreamExt};
 use iceberg::spec::TableMetadata;
-use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 use roaring::RoaringTreemap;
+
+use crate::scan::field_id;
 
 use apply::{DeleteStats, EqualityDeletes, FileFacts, KeyDeletes};
 use index::{DeleteIndex, DeleteKind, path_key, scope_key};
@@ -37,10 +38,6 @@ pub struct PlannedDeletes {
     /// Data file locations some delete applies to (their row counts are estimates).
     pub affected: HashSet<String>,
     pub stats: DeleteStats,
-}
-
-fn field_id(f: &Field) -> Option<i32> {
-    f.metadata().get(PARQUET_FIELD_ID_META_KEY)?.parse().ok()
 }
 
 /// The spec ids of `md` that have no partition fields.
