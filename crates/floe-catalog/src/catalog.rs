@@ -703,9 +703,7 @@ impl RedbCatalog {
             builder = update.apply(builder)?;
         }
         let metadata = builder.build()?.metadata;
-        metadata
-            .write_to(&self.inner.file_io, &MetadataLocation::from_str(&location)?)
-            .await?;
+        crate::manifest_read::write_metadata(&self.inner.file_io, &metadata, &location).await?;
         let record = TableRecord {
             location: location.clone(),
             uuid: metadata.uuid().to_string(),
@@ -786,8 +784,7 @@ impl RedbCatalog {
         }
         let base_location = current.metadata_location_result()?.to_string();
         let (metadata, location) = Self::apply_updates(ident, &current, &requirements, updates)?;
-        let loc = MetadataLocation::from_str(&location)?;
-        metadata.write_to(&self.inner.file_io, &loc).await?;
+        crate::manifest_read::write_metadata(&self.inner.file_io, &metadata, &location).await?;
         let moves = vec![Move::Update {
             ident: ident.clone(),
             expected: base_location,

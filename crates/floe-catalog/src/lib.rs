@@ -42,3 +42,10 @@ pub use store::{
     ReleaseTable, TableRecord,
 };
 pub use time_travel::{TableVersion, VersionSource};
+
+/// The manifest list file of a snapshot; `None` for a v1 snapshot that lists its
+/// manifests inline (it has no such file).
+pub fn manifest_list_file(snapshot: &iceberg::spec::Snapshot) -> Option<&str> {
+    let path = snapshot.manifest_list();
+    (!path.starts_with(manifest_read::INLINE_MANIFESTS)).then_some(path)
+}

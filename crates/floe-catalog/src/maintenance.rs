@@ -88,7 +88,9 @@ impl RedbCatalog {
             let Some(snapshot) = md.snapshot_by_id(*id) else {
                 continue;
             };
-            out.insert(normalize(snapshot.manifest_list()));
+            if let Some(list) = crate::manifest_list_file(snapshot) {
+                out.insert(normalize(list));
+            }
             let list = self.manifest_list(md, snapshot).await?;
             for mf in list.entries() {
                 if !out.insert(normalize(&mf.manifest_path)) {

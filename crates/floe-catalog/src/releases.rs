@@ -1,13 +1,12 @@
 //! Releases: named, immutable, catalog-wide records of a set of tables' heads, published
 //! in one redb transaction so that all tables advance or none do.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use futures::future::try_join_all;
 use iceberg::spec::{SnapshotReference, SnapshotRetention, TableMetadata};
 use iceberg::table::Table;
-use iceberg::{MetadataLocation, TableIdent, TableRequirement, TableUpdate};
+use iceberg::{TableIdent, TableRequirement, TableUpdate};
 
 use crate::catalog::{RedbCatalog, added_snapshots, blocking};
 use crate::error::{Error, Result};
@@ -208,9 +207,7 @@ impl RedbCatalog {
         metadata: TableMetadata,
         location: String,
     ) -> Result<Table> {
-        metadata
-            .write_to(self.file_io(), &MetadataLocation::from_str(&location)?)
-            .await?;
+        crate::manifest_read::write_metadata(self.file_io(), &metadata, &location).await?;
         self.build_table(ident, &location, Arc::new(metadata))
     }
 

@@ -278,11 +278,20 @@ impl RedbCatalog {
         if let Some(hit) = self.inner.manifest_lists.get(path) {
             return Ok(hit);
         }
-        let bytes = self.file_io().new_input(path)?.read().await?;
-        let list = Arc::new(ManifestList::parse_with_version(
-            &bytes,
-            md.format_version(),
-        )?);
+        let list = match crate::manifest_read::inline_manifests(path) {
+            Some(manifests) => Arc::new(
+                crate::manifest_read::inline_manifest_list(
+                    self.file_io(),
+                    snapshot.snapshot_id(),
+                    &manifests,
+                )
+                .await?,
+            ),
+            None => {
+                let bytes = self.file_io().new_input(path)?.read().await?;
+                Arc::new(crate::manifest_read::parse_manifest_list(&bytes, md)?)
+            }
+        };
         self.inner
             .manifest_lists
             .insert(path.to_string(), list.clone());

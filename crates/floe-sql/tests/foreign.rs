@@ -84,24 +84,6 @@ fn undecodable_format(table: &str) -> Option<&'static str> {
 /// error must contain: a read either returns exactly the expected rows or fails with
 /// that error, never other rows.
 const KNOWN_UNREADABLE: &[(&str, &str)] = &[
-    // A manifest whose unpartitioned `partition` record is written as Avro null.
-    ("big_query_error", "cannot be read"),
-    // v1 snapshots that list manifests inline instead of in a manifest list.
-    ("legacy_v1", "manifests inline"),
-    // Hand-edited manifest list with NULL counts that the format requires.
-    ("merch_v1", "avro"),
-    // Decimal partition values narrower than the partition type's fixed width.
-    (
-        "iceberg_legacy_partition_schema_evolution",
-        "Precision 8 too small",
-    ),
-    (
-        "iceberg_legacy_partition_schema_evolution_orc",
-        "Precision 8 too small",
-    ),
-    // A struct field added with an initial default, missing from older files: floe
-    // refuses rather than read NULL for it.
-    ("add_columns_with_defaults_in_struct", "nested defaults"),
     // Iceberg v3 VARIANT columns.
     ("trino_variant", "VARIANT"),
     ("trino_nested_variant", "VARIANT"),
@@ -498,4 +480,86 @@ async fn merge_on_read_writes_on_foreign_tables() {
             "{table}: one position delete file per statement"
         );
     }
+}
+
+/// Writes on a v1 table whose snapshot lists its manifests inline: the new metadata file
+/// keeps that snapshot's `manifests` inline (as Iceberg Java writes it; floe's stand-in
+/// location never reaches a file), the old snapshot still reads, and so does the new one
+/// after the catalog reloads the table from the file floe wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_on_a_v1_table_with_inline_manifests() {
+    let Some((_dir, relocated, s)) = relocated_session().await else {
+        return;
+    };
+    let table =
+        relocated.join("duckdb-iceberg/data/persistent/iceberg_v1_deprecated/default/legacy_v1");
+    let location = path_uri(&table.join("metadata/v2.metadata.json"));
+    s.sql(&format!("CALL register_table('legacy_v1', '{location}')"))
+        .await
+        .unwrap();
+    s.sql("INSERT INTO legacy_v1 VALUES (4, 'gamma', 40)")
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&s, "SELECT id FROM legacy_v1 ORDER BY id").await,
+        [1, 2, 3, 4]
+    );
+    assert_eq!(
+        ids(
+            &s,
+            "SELECT id FROM legacy_v1 FOR VERSION AS OF 2456114553637229296 ORDER BY id"
+        )
+        .await,
+        [1, 2, 3]
+    );
+    // The file floe wrote is the one the relocated fixture did not have.
+    let written = std::fs::read_dir(table.join("metadata"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.ends_with(".metadata.json") && !name.starts_with('v')
+        })
+        .max()
+        .expect("the metadata file floe wrote");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&written).unwrap()).unwrap();
+    let text_json = json.to_string();
+    assert!(!text_json.contains("floe-inline-manifests"), "{text_json}");
+    let snapshots = json["snapshots"].as_array().unwrap();
+    assert_eq!(snapshots.len(), 2);
+    let old = snapshots
+        .iter()
+        .find(|s| s["snapshot-id"] == 2456114553637229296i64)
+        .unwrap();
+    assert!(old.get("manifest-list").is_none(), "{old}");
+    assert_eq!(old["manifests"].as_array().unwrap().len(), 1);
+    assert!(snapshots.iter().any(|s| s.get("manifest-list").is_some()));
+    // Another catalog adopting the file floe wrote reads both snapshots.
+    let other = tempfile::tempdir().unwrap();
+    let catalog = RedbCatalog::open(other.path().join("wh")).await.unwrap();
+    catalog
+        .create_ns(&NamespaceIdent::new("public".into()), HashMap::new())
+        .await
+        .unwrap();
+    let s2 = Session::new(
+        Engine::new(catalog, "floe").unwrap(),
+        SessionOptions::default(),
+    )
+    .unwrap();
+    s2.sql(&format!(
+        "CALL register_table('t', '{}')",
+        path_uri(&written)
+    ))
+    .await
+    .unwrap();
+    assert_eq!(ids(&s2, "SELECT id FROM t ORDER BY id").await, [1, 2, 3, 4]);
+    assert_eq!(
+        ids(
+            &s2,
+            "SELECT count(*) FROM t FOR VERSION AS OF 2456114553637229296"
+        )
+        .await,
+        [3]
+    );
 }

@@ -239,7 +239,7 @@ async fn build_metadata_table(
                     Arc::new(StringArray::from(
                         snaps
                             .iter()
-                            .map(|s| Some(s.manifest_list().to_string()))
+                            .map(|s| floe_catalog::manifest_list_file(s).map(str::to_string))
                             .collect::<Vec<_>>(),
                     )),
                     string_map(&summaries)?,

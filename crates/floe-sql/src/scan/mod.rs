@@ -13,6 +13,7 @@
 //! fail the scan with an error naming the file; no file is ever skipped.
 
 pub mod deletes;
+mod nested_defaults;
 pub mod positions;
 pub mod prune;
 
@@ -101,8 +102,8 @@ pub struct FieldIdAdapterFactory {
     table: String,
     /// Top-level field id → its initial default (`Err`: one floe cannot express).
     defaults: HashMap<i32, std::result::Result<ScalarValue, String>>,
-    /// Top-level field id → nested field ids that have an initial default.
-    nested_defaults: HashMap<i32, Vec<(i32, String)>>,
+    /// Top-level field id → the fields inside it that have an initial default.
+    nested_defaults: HashMap<i32, Vec<nested_defaults::NestedDefault>>,
     /// The table's `schema.name-mapping.default`, top level: file column name → field
     /// id. Files without field ids (tables migrated from Hive) are read through it; a
     /// table column no file column maps to reads as NULL (or its default), as in Iceberg
@@ -170,7 +171,39 @@ impl FieldIdAdapterFactory {
             }
             if !f.field_type.is_primitive() {
                 let mut nested = Vec::new();
-                collect_nested_defaults(&f.field_type, &f.name, &mut nested);
+                collect_nested_defaults(&f.field_type, &f.name, Some(Vec::new()), &mut nested);
+                let top = arrow
+                    .fields()
+                    .iter()
+                    .find(|a| field_id(a) == Some(f.id))
+                    .map(|a| a.data_type().clone());
+                let nested: Vec<_> = nested
+                    .into_iter()
+                    .map(|(id, name, path, default)| {
+                        let target = top
+                            .as_ref()
+                            .zip(path.as_ref())
+                            .and_then(|(t, p)| nested_defaults::type_at(t, p));
+                        let value = match (&default, target) {
+                            (iceberg::spec::Literal::Primitive(lit), Some(t)) => {
+                                literal_to_scalar(lit, &t).ok_or_else(|| {
+                                    format!(
+                                        "field '{name}' has an initial default of a type floe cannot supply"
+                                    )
+                                })
+                            }
+                            _ => Err(format!(
+                                "field '{name}' has an initial default floe cannot supply (inside a list or map, or of a nested type)"
+                            )),
+                        };
+                        nested_defaults::NestedDefault {
+                            id,
+                            name,
+                            path,
+                            value,
+                        }
+                    })
+                    .collect();
                 if !nested.is_empty() {
                     out.nested_defaults.insert(f.id, nested);
                 }
@@ -180,20 +213,33 @@ impl FieldIdAdapterFactory {
     }
 }
 
-fn collect_nested_defaults(t: &iceberg::spec::Type, path: &str, out: &mut Vec<(i32, String)>) {
+/// The fields under `t` that have an initial default: (id, dotted name, index path
+/// through structs from the top-level column (`None` under a list or map), default).
+type NestedDefaultSpec = (i32, String, Option<Vec<usize>>, iceberg::spec::Literal);
+
+fn collect_nested_defaults(
+    t: &iceberg::spec::Type,
+    name: &str,
+    path: Option<Vec<usize>>,
+    out: &mut Vec<NestedDefaultSpec>,
+) {
     use iceberg::spec::Type;
-    let children: Vec<&iceberg::spec::NestedFieldRef> = match t {
-        Type::Struct(s) => s.fields().iter().collect(),
-        Type::List(l) => vec![&l.element_field],
-        Type::Map(m) => vec![&m.key_field, &m.value_field],
+    let (children, in_struct): (Vec<&iceberg::spec::NestedFieldRef>, bool) = match t {
+        Type::Struct(s) => (s.fields().iter().collect(), true),
+        Type::List(l) => (vec![&l.element_field], false),
+        Type::Map(m) => (vec![&m.key_field, &m.value_field], false),
         Type::Primitive(_) => return,
     };
-    for c in children {
-        let name = format!("{path}.{}", c.name);
-        if c.initial_default.is_some() {
-            out.push((c.id, name.clone()));
+    for (i, c) in children.into_iter().enumerate() {
+        let name = format!("{name}.{}", c.name);
+        let path = path.clone().filter(|_| in_struct).map(|mut p| {
+            p.push(i);
+            p
+        });
+        if let Some(default) = &c.initial_default {
+            out.push((c.id, name.clone(), path.clone(), default.clone()));
         }
-        collect_nested_defaults(&c.field_type, &name, out);
+        collect_nested_defaults(&c.field_type, &name, path, out);
     }
 }
 
@@ -252,6 +298,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         let mut rename = HashMap::new();
         let mut literals = HashMap::new();
         let mut refused = HashMap::new();
+        let mut fills = HashMap::new();
         let mut fields = Vec::with_capacity(logical.fields().len());
         for f in logical.fields() {
             let id = field_id(f);
@@ -290,11 +337,22 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                     if let Ok(pf) = physical.field_with_name(&target) {
                         nested_ids(pf.data_type(), &mut present);
                     }
-                    if let Some((_, name)) = nested.iter().find(|(nid, _)| !present.contains(nid)) {
-                        return plan_err!(
-                            "table '{}': field '{name}' has an initial default and is missing from a data file; floe cannot supply nested defaults yet",
-                            self.table
-                        );
+                    let mut fill = Vec::new();
+                    for d in nested.iter().filter(|d| !present.contains(&d.id)) {
+                        match (&d.path, &d.value) {
+                            (Some(path), Ok(v)) => fill.push((path.clone(), v.clone())),
+                            (_, Err(e)) => return plan_err!("table '{}': {e}", self.table),
+                            (None, Ok(_)) => {
+                                return plan_err!(
+                                    "table '{}': field '{}' has an initial default inside a list or map, which floe cannot supply",
+                                    self.table,
+                                    d.name
+                                );
+                            }
+                        }
+                    }
+                    if !fill.is_empty() {
+                        fills.insert(f.name().clone(), fill);
                     }
                 }
             }
@@ -311,6 +369,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
             rename,
             literals,
             refused,
+            fills,
             inner: DefaultPhysicalExprAdapter::new(renamed, physical),
         }))
     }
@@ -323,6 +382,8 @@ struct FieldIdAdapter {
     literals: HashMap<String, ScalarValue>,
     /// Columns this file cannot supply, with the error a read of them gives.
     refused: HashMap<String, String>,
+    /// Struct columns whose fields this file lacks, with their defaults (path, value).
+    fills: HashMap<String, Vec<(Vec<usize>, ScalarValue)>>,
     inner: DefaultPhysicalExprAdapter,
 }
 
@@ -354,6 +415,24 @@ impl PhysicalExprAdapter for FieldIdAdapter {
                         datafusion::physical_expr::expressions::Literal::new(v.clone()),
                     );
                     return Ok(Transformed::yes(lit));
+                }
+                Ok(Transformed::no(e))
+            })
+            .data()?
+        };
+        // Wrapped before renaming and casting, so the wrapper sees the table's struct type.
+        let expr = if self.fills.is_empty() {
+            expr
+        } else {
+            expr.transform_up(|e| {
+                if let Some(c) = e.as_any().downcast_ref::<PhysicalColumn>()
+                    && let Some(fills) = self.fills.get(c.name())
+                {
+                    let wrapped: Arc<dyn PhysicalExpr> = Arc::new(nested_defaults::FillNested {
+                        input: e.clone(),
+                        fills: fills.clone(),
+                    });
+                    return Ok(Transformed::yes(wrapped));
                 }
                 Ok(Transformed::no(e))
             })
