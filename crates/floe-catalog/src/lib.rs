@@ -27,6 +27,7 @@ mod snapshots;
 pub mod storage;
 mod store;
 mod time_travel;
+pub mod variant;
 
 pub use catalog::{
     CATALOG_FILE, PROP_CATALOG_PATH, PROP_READ_ONLY, PROP_WAREHOUSE, RedbCatalog,

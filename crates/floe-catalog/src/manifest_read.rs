@@ -339,6 +339,16 @@ fn parse_as_written(bytes: &[u8], md: &TableMetadata, file: &ManifestFile) -> Re
     let (mut header, rest_at) =
         avro_header(bytes).ok_or_else(|| bad("is not an Avro file".into()))?;
     let before = header.len();
+    // A header schema naming VARIANT does not parse; its stand-in does (bounds of such a
+    // column are never used: the scan does not prune on VARIANT stand-ins).
+    let mut variant_header = false;
+    if let Some(schema) = header.get("schema")
+        && let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(schema)
+        && crate::variant::hide(&mut json)
+    {
+        header.insert("schema".into(), json.to_string().into_bytes());
+        variant_header = true;
+    }
     let spec = md
         .partition_spec_by_id(file.partition_spec_id)
         .ok_or_else(|| {
@@ -385,7 +395,7 @@ fn parse_as_written(bytes: &[u8], md: &TableMetadata, file: &ManifestFile) -> Re
             crate::error::iceberg_message(&e)
         ))
     };
-    let manifest = if header.len() == before {
+    let manifest = if header.len() == before && !variant_header {
         Manifest::parse_avro(bytes).map_err(unreadable)?
     } else {
         match Manifest::parse_avro(&with_header(bytes, &header, rest_at)) {
@@ -494,8 +504,9 @@ pub(crate) async fn inline_manifest_list(
         .map_err(|e| bad(crate::error::iceberg_message(&e)))
 }
 
-/// Writes table metadata to `location`. Snapshots that listed their manifests inline
-/// are written inline again, as Iceberg Java writes them.
+/// Writes table metadata to `location`: the one place floe writes metadata files.
+/// Snapshots that listed their manifests inline are written inline again, as Iceberg
+/// Java writes them, and VARIANT stand-ins get their original types back.
 pub(crate) async fn write_metadata(
     io: &iceberg::io::FileIO,
     md: &TableMetadata,
@@ -504,11 +515,13 @@ pub(crate) async fn write_metadata(
     let inline = md
         .snapshots()
         .any(|s| s.manifest_list().starts_with(INLINE_MANIFESTS));
-    if !inline {
+    let variant = crate::variant::any(md);
+    if !inline && !variant {
         let loc = <iceberg::MetadataLocation as std::str::FromStr>::from_str(location)?;
         return Ok(md.write_to(io, &loc).await?);
     }
     let mut json = serde_json::to_value(md)?;
+    crate::variant::restore(&mut json);
     if let Some(snapshots) = json.get_mut("snapshots").and_then(|s| s.as_array_mut()) {
         for s in snapshots.iter_mut().filter_map(|s| s.as_object_mut()) {
             let list = s.get("manifest-list").and_then(|l| l.as_str());
@@ -525,9 +538,8 @@ pub(crate) async fn write_metadata(
 
 /// Reads a table metadata file as liberally as Iceberg Java: a v3 file without
 /// `next-row-id` (written before row lineage was final) reads with row ids starting at
-/// 0; v1 snapshots that list their manifests inline read through [`INLINE_MANIFESTS`].
-/// When the file still cannot be read, the error names the feature floe lacks where it
-/// can tell (VARIANT columns).
+/// 0; v1 snapshots that list their manifests inline read through [`INLINE_MANIFESTS`];
+/// VARIANT columns read through their stand-ins (`crate::variant`).
 pub(crate) async fn read_metadata(
     io: &iceberg::io::FileIO,
     location: &str,
@@ -545,14 +557,8 @@ pub(crate) async fn read_metadata(
     let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
         return Err(first);
     };
-    let text = String::from_utf8_lossy(&bytes);
-    if text.contains("\"variant\"") {
-        return Err(
-            "it has a VARIANT column (Iceberg v3), a type floe cannot read yet".to_string(),
-        );
-    }
     let version = json.get("format-version").and_then(|v| v.as_i64());
-    let mut fixed = false;
+    let mut fixed = crate::variant::hide(&mut json);
     if let Some(snapshots) = json.get_mut("snapshots").and_then(|s| s.as_array_mut()) {
         for s in snapshots.iter_mut().filter_map(|s| s.as_object_mut()) {
             if s.contains_key("manifest-list") {

@@ -368,6 +368,11 @@ impl RedbCatalog {
     ) -> Result<ProducedSnapshot> {
         let md = table.metadata();
         let ident = table_display(table.identifier());
+        if let Some(column) = crate::variant::variant_column(md.current_schema()) {
+            return Err(Error::InvalidArgument(format!(
+                "table '{ident}' has the VARIANT column '{column}': floe reads VARIANT values as JSON text but cannot write to such a table"
+            )));
+        }
         let version = md.format_version();
         let io = self.file_io();
         let schema = md.current_schema().clone();

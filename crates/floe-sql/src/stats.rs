@@ -240,8 +240,13 @@ fn convert_time_unit(value: i64, from: TimeUnit, to: TimeUnit) -> Option<i64> {
     }
 }
 
-/// The Iceberg field id carried by an Arrow field's metadata.
+/// The Iceberg field id carried by an Arrow field's metadata. `None` for a VARIANT
+/// stand-in (`floe_catalog::variant`): its bounds describe the encoded group, not the
+/// JSON text the column reads as, so they never prune.
 fn field_id(field: &Field) -> Option<i32> {
+    if crate::scan::variant::is_stand_in(field) {
+        return None;
+    }
     field
         .metadata()
         .get(PARQUET_FIELD_ID_META_KEY)?

@@ -16,6 +16,7 @@ pub mod deletes;
 mod nested_defaults;
 pub mod positions;
 pub mod prune;
+pub(crate) mod variant;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -104,6 +105,8 @@ pub struct FieldIdAdapterFactory {
     defaults: HashMap<i32, std::result::Result<ScalarValue, String>>,
     /// Top-level field id → the fields inside it that have an initial default.
     nested_defaults: HashMap<i32, Vec<nested_defaults::NestedDefault>>,
+    /// Top-level field id → how it stands in for a VARIANT-bearing field.
+    variants: HashMap<i32, floe_catalog::variant::VariantField>,
     /// The table's `schema.name-mapping.default`, top level: file column name → field
     /// id. Files without field ids (tables migrated from Hive) are read through it; a
     /// table column no file column maps to reads as NULL (or its default), as in Iceberg
@@ -148,6 +151,9 @@ impl FieldIdAdapterFactory {
             ..Self::default()
         };
         for f in schema.as_struct().fields() {
+            if let Some(kind) = floe_catalog::variant::variant_field(f.doc.as_deref()) {
+                out.variants.insert(f.id, kind);
+            }
             if let Some(default) = &f.initial_default {
                 let target = arrow
                     .fields()
@@ -299,6 +305,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         let mut literals = HashMap::new();
         let mut refused = HashMap::new();
         let mut fills = HashMap::new();
+        let mut variants = HashSet::new();
         let mut fields = Vec::with_capacity(logical.fields().len());
         for f in logical.fields() {
             let id = field_id(f);
@@ -356,10 +363,47 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                     }
                 }
             }
+            let mut field = f.as_ref().clone();
+            if let Some(kind) = id.and_then(|id| self.variants.get(&id)) {
+                use floe_catalog::variant::VariantField;
+                let physical_type = physical
+                    .field_with_name(&target)
+                    .ok()
+                    .map(|p| p.data_type().clone());
+                match (kind, physical_type) {
+                    (VariantField::Nested, _) => {
+                        refused.insert(
+                            f.name().clone(),
+                            format!(
+                                "table '{}': column '{}' nests a VARIANT inside a list, map or struct, which floe cannot read (a top-level VARIANT column reads as JSON text)",
+                                self.table,
+                                f.name()
+                            ),
+                        );
+                    }
+                    (VariantField::TopLevel, Some(dt)) if variant::unshredded(&dt).is_some() => {
+                        // Read the group as it is; `VariantJson` makes it text.
+                        field = field.with_data_type(dt);
+                        variants.insert(f.name().clone());
+                    }
+                    (VariantField::TopLevel, Some(_)) => {
+                        refused.insert(
+                            f.name().clone(),
+                            format!(
+                                "table '{}': VARIANT column '{}' is shredded in a data file, which floe cannot read yet",
+                                self.table,
+                                f.name()
+                            ),
+                        );
+                    }
+                    // Not in this file: NULL.
+                    (VariantField::TopLevel, None) => {}
+                }
+            }
             if &target != f.name() {
                 rename.insert(f.name().clone(), target.clone());
             }
-            fields.push(f.as_ref().clone().with_name(target).with_nullable(nullable));
+            fields.push(field.with_name(target).with_nullable(nullable));
         }
         let renamed = Arc::new(Schema::new_with_metadata(
             fields,
@@ -370,6 +414,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
             literals,
             refused,
             fills,
+            variants,
             inner: DefaultPhysicalExprAdapter::new(renamed, physical),
         }))
     }
@@ -384,6 +429,8 @@ struct FieldIdAdapter {
     refused: HashMap<String, String>,
     /// Struct columns whose fields this file lacks, with their defaults (path, value).
     fills: HashMap<String, Vec<(Vec<usize>, ScalarValue)>>,
+    /// VARIANT columns this file has (as their Parquet group), read as JSON text.
+    variants: HashSet<String>,
     inner: DefaultPhysicalExprAdapter,
 }
 
@@ -415,6 +462,23 @@ impl PhysicalExprAdapter for FieldIdAdapter {
                         datafusion::physical_expr::expressions::Literal::new(v.clone()),
                     );
                     return Ok(Transformed::yes(lit));
+                }
+                Ok(Transformed::no(e))
+            })
+            .data()?
+        };
+        let expr = if self.variants.is_empty() {
+            expr
+        } else {
+            expr.transform_up(|e| {
+                if let Some(c) = e.as_any().downcast_ref::<PhysicalColumn>()
+                    && self.variants.contains(c.name())
+                {
+                    let wrapped: Arc<dyn PhysicalExpr> = Arc::new(variant::VariantJson {
+                        input: e.clone(),
+                        column: c.name().to_string(),
+                    });
+                    return Ok(Transformed::yes(wrapped));
                 }
                 Ok(Transformed::no(e))
             })
