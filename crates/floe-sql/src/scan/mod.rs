@@ -414,7 +414,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
             literals,
             refused,
             fills,
-            variants,
+            variant_columns: variants.into_iter().map(|v| (v, ())).collect(),
             inner: DefaultPhysicalExprAdapter::new(renamed, physical),
         }))
     }
@@ -430,8 +430,29 @@ struct FieldIdAdapter {
     /// Struct columns whose fields this file lacks, with their defaults (path, value).
     fills: HashMap<String, Vec<(Vec<usize>, ScalarValue)>>,
     /// VARIANT columns this file has (as their Parquet group), read as JSON text.
-    variants: HashSet<String>,
+    variant_columns: HashMap<String, ()>,
     inner: DefaultPhysicalExprAdapter,
+}
+
+/// `expr` with every column reference named in `by_name` replaced by what `make`
+/// builds from its entry, the column and the column expression itself.
+fn replace_columns<V>(
+    expr: Arc<dyn PhysicalExpr>,
+    by_name: &HashMap<String, V>,
+    make: impl Fn(&V, &PhysicalColumn, Arc<dyn PhysicalExpr>) -> Arc<dyn PhysicalExpr>,
+) -> Result<Arc<dyn PhysicalExpr>> {
+    if by_name.is_empty() {
+        return Ok(expr);
+    }
+    expr.transform_up(|e| {
+        if let Some(c) = e.as_any().downcast_ref::<PhysicalColumn>()
+            && let Some(v) = by_name.get(c.name())
+        {
+            return Ok(Transformed::yes(make(v, c, e.clone())));
+        }
+        Ok(Transformed::no(e))
+    })
+    .data()
 }
 
 impl PhysicalExprAdapter for FieldIdAdapter {
@@ -451,72 +472,27 @@ impl PhysicalExprAdapter for FieldIdAdapter {
                 return plan_err!("{msg}");
             }
         }
-        let expr = if self.literals.is_empty() {
-            expr
-        } else {
-            expr.transform(|e| {
-                if let Some(c) = e.as_any().downcast_ref::<PhysicalColumn>()
-                    && let Some(v) = self.literals.get(c.name())
-                {
-                    let lit: Arc<dyn PhysicalExpr> = Arc::new(
-                        datafusion::physical_expr::expressions::Literal::new(v.clone()),
-                    );
-                    return Ok(Transformed::yes(lit));
-                }
-                Ok(Transformed::no(e))
+        let expr = replace_columns(expr, &self.literals, |v, _, _| {
+            Arc::new(datafusion::physical_expr::expressions::Literal::new(
+                v.clone(),
+            ))
+        })?;
+        let expr = replace_columns(expr, &self.variant_columns, |_, c, e| {
+            Arc::new(variant::VariantJson {
+                input: e,
+                column: c.name().to_string(),
             })
-            .data()?
-        };
-        let expr = if self.variants.is_empty() {
-            expr
-        } else {
-            expr.transform_up(|e| {
-                if let Some(c) = e.as_any().downcast_ref::<PhysicalColumn>()
-                    && self.variants.contains(c.name())
-                {
-                    let wrapped: Arc<dyn PhysicalExpr> = Arc::new(variant::VariantJson {
-                        input: e.clone(),
-                        column: c.name().to_string(),
-                    });
-                    return Ok(Transformed::yes(wrapped));
-                }
-                Ok(Transformed::no(e))
-            })
-            .data()?
-        };
+        })?;
         // Wrapped before renaming and casting, so the wrapper sees the table's struct type.
-        let expr = if self.fills.is_empty() {
-            expr
-        } else {
-            expr.transform_up(|e| {
-                if let Some(c) = e.as_any().downcast_ref::<PhysicalColumn>()
-                    && let Some(fills) = self.fills.get(c.name())
-                {
-                    let wrapped: Arc<dyn PhysicalExpr> = Arc::new(nested_defaults::FillNested {
-                        input: e.clone(),
-                        fills: fills.clone(),
-                    });
-                    return Ok(Transformed::yes(wrapped));
-                }
-                Ok(Transformed::no(e))
+        let expr = replace_columns(expr, &self.fills, |fills, _, e| {
+            Arc::new(nested_defaults::FillNested {
+                input: e,
+                fills: fills.clone(),
             })
-            .data()?
-        };
-        let expr = if self.rename.is_empty() {
-            expr
-        } else {
-            expr.transform(|e| {
-                if let Some(c) = e.as_any().downcast_ref::<PhysicalColumn>()
-                    && let Some(name) = self.rename.get(c.name())
-                {
-                    let renamed: Arc<dyn PhysicalExpr> =
-                        Arc::new(PhysicalColumn::new(name, c.index()));
-                    return Ok(Transformed::yes(renamed));
-                }
-                Ok(Transformed::no(e))
-            })
-            .data()?
-        };
+        })?;
+        let expr = replace_columns(expr, &self.rename, |name, c, _| {
+            Arc::new(PhysicalColumn::new(name, c.index()))
+        })?;
         self.inner.rewrite(expr)
     }
 }
