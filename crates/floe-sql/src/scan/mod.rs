@@ -305,7 +305,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         let mut literals = HashMap::new();
         let mut refused = HashMap::new();
         let mut fills = HashMap::new();
-        let mut variants = HashSet::new();
+        let mut variants = HashMap::new();
         let mut fields = Vec::with_capacity(logical.fields().len());
         for f in logical.fields() {
             let id = field_id(f);
@@ -384,7 +384,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                     (VariantField::TopLevel, Some(dt)) if variant::unshredded(&dt).is_some() => {
                         // Read the group as it is; `VariantJson` makes it text.
                         field = field.with_data_type(dt);
-                        variants.insert(f.name().clone());
+                        variants.insert(f.name().clone(), ());
                     }
                     (VariantField::TopLevel, Some(_)) => {
                         refused.insert(
@@ -414,7 +414,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
             literals,
             refused,
             fills,
-            variant_columns: variants.into_iter().map(|v| (v, ())).collect(),
+            variant_columns: variants,
             inner: DefaultPhysicalExprAdapter::new(renamed, physical),
         }))
     }

@@ -21,11 +21,12 @@ use datafusion::physical_expr::PhysicalExpr;
 use parquet_variant_json::VariantToJson;
 
 /// True when `field` (of the table's Arrow schema) stands in for a VARIANT-bearing field.
+/// A prefix test: it runs per file and column when statistics are built.
 pub(crate) fn is_stand_in(field: &Field) -> bool {
     field
         .metadata()
         .get("doc")
-        .is_some_and(|d| floe_catalog::variant::variant_field(Some(d)).is_some())
+        .is_some_and(|d| d.starts_with(floe_catalog::variant::MARK))
 }
 
 /// The child indexes of `metadata` and `value` when `dt` is an unshredded Variant group.
