@@ -14,12 +14,33 @@ if [ -z "$dir" ]; then
   dir=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/datafusion-sqllogictest-$version 2>/dev/null | head -1 || true)
 fi
 if [ -z "$dir" ] || [ ! -d "$dir/test_files" ]; then
-  dir="target/datafusion-sqllogictest-$version"
-  if [ ! -d "$dir/test_files" ]; then
+  # Fetch the crate's sources with cargo itself, into its registry cache.
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  mkdir -p "$tmp/src"
+  : > "$tmp/src/lib.rs"
+  cat > "$tmp/Cargo.toml" <<EOF
+[package]
+name = "fetch-datafusion-sqllogictest"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+datafusion-sqllogictest = { version = "=$version", default-features = false }
+
+[workspace]
+EOF
+  echo "fetching datafusion-sqllogictest $version with cargo" >&2
+  cargo fetch --manifest-path "$tmp/Cargo.toml" >&2
+  home="${CARGO_HOME:-$HOME/.cargo}"
+  dir=$(ls -d "$home"/registry/src/*/datafusion-sqllogictest-$version 2>/dev/null | head -1 || true)
+  if [ -z "$dir" ] || [ ! -d "$dir/test_files" ]; then
+    # cargo keeps the packed crate; unpack it under target/.
+    crate=$(ls "$home"/registry/cache/*/datafusion-sqllogictest-$version.crate | head -1)
     mkdir -p target
-    echo "downloading datafusion-sqllogictest $version from crates.io" >&2
-    curl -fsSL "https://static.crates.io/crates/datafusion-sqllogictest/datafusion-sqllogictest-$version.crate" \
-      | tar -xz -C target
+    tar -xzf "$crate" -C target
+    dir="target/datafusion-sqllogictest-$version"
   fi
 fi
 cargo run --release -p floe-slt -- --datafusion-suite "$dir" "$@"

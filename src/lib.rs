@@ -29,6 +29,7 @@ use iceberg::NamespaceIdent;
 pub use datafusion;
 pub use floe_catalog;
 pub use floe_sql;
+pub use floe_sql::session::Warehouse;
 pub use floe_sql::{Engine, Session, SessionOptions, StatementOutput, display_error};
 pub use iceberg;
 
@@ -44,6 +45,57 @@ pub struct OpenOptions {
     pub catalog_path: Option<String>,
     /// Session settings.
     pub session: SessionOptions,
+    /// Catalog properties, such as Iceberg's `s3.endpoint`, `s3.region` or
+    /// `s3.access-key-id` for a warehouse on S3.
+    pub properties: HashMap<String, String>,
+}
+
+/// Opens a warehouse step by step: `Floe::builder().warehouse("s3://bucket/lake")
+/// .catalog_path("./lake.redb").property("s3.region", "eu-west-1").open()`.
+#[derive(Debug, Clone, Default)]
+pub struct FloeBuilder {
+    warehouse: Option<String>,
+    options: OpenOptions,
+}
+
+impl FloeBuilder {
+    /// The warehouse: a local directory, `s3://bucket/prefix` or `memory://`.
+    pub fn warehouse(mut self, warehouse: impl Into<String>) -> Self {
+        self.warehouse = Some(warehouse.into());
+        self
+    }
+
+    /// Where the catalog file lives (required for an S3 warehouse).
+    pub fn catalog_path(mut self, path: impl Into<String>) -> Self {
+        self.options.catalog_path = Some(path.into());
+        self
+    }
+
+    /// A catalog property (`s3.endpoint`, `s3.region`, `s3.path-style-access`, ...).
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// Opens without write access.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.options.read_only = read_only;
+        self
+    }
+
+    /// Session settings of the default session.
+    pub fn session_options(mut self, options: SessionOptions) -> Self {
+        self.options.session = options;
+        self
+    }
+
+    /// Opens the warehouse (an in-memory one when none was given).
+    pub async fn open(self) -> Result<Floe> {
+        match self.warehouse {
+            Some(w) => Floe::open_with(w, self.options).await,
+            None => Floe::open_with("memory://", self.options).await,
+        }
+    }
 }
 
 /// An open warehouse with a default SQL session.
@@ -71,11 +123,19 @@ impl Floe {
         let mut builder = RedbCatalog::builder()
             .warehouse(dir.as_ref().display().to_string())
             .read_only(options.read_only);
+        for (k, v) in &options.properties {
+            builder = builder.property(k.clone(), v.clone());
+        }
         if let Some(p) = &options.catalog_path {
             builder = builder.catalog_path(p.clone());
         }
         let catalog = builder.open("floe").await.map_err(to_df)?;
         Self::with_catalog(catalog, options.session).await
+    }
+
+    /// Opens a warehouse step by step (S3 settings, catalog file, read-only).
+    pub fn builder() -> FloeBuilder {
+        FloeBuilder::default()
     }
 
     /// A transient warehouse: nothing is written to disk.
@@ -113,23 +173,25 @@ impl Floe {
         Session::new(self.engine.clone(), options)
     }
 
-    /// Registers the floe catalog in an existing DataFusion context under `name`.
-    /// Queries and INSERTs work through the plain context; floe's extensions (time
-    /// travel, transactions, CALL, Iceberg DDL) need [`Floe::sql`] or a [`Session`].
+    /// Registers the warehouse in an existing DataFusion context as catalog `name`, with
+    /// the table function `floe_table(name, version)` for time travel. Queries and
+    /// INSERTs work through the plain context; for floe's other SQL (time-travel clauses,
+    /// transactions and releases, CALL, Iceberg DDL including CREATE and DROP TABLE,
+    /// UPDATE/DELETE/MERGE) run statements through [`Session::from_context`] over the
+    /// same context. Several
+    /// warehouses can be registered in one context, each under its own name.
     pub fn register(&self, ctx: &SessionContext, name: &str) -> Result<()> {
+        if name.is_empty() {
+            return datafusion::common::plan_err!(
+                "the catalog name of a floe warehouse cannot be empty"
+            );
+        }
         let engine = Arc::new(Engine {
             catalog: self.engine.catalog.clone(),
             catalog_name: name.to_string(),
             object_store: self.engine.object_store.clone(),
         });
-        if let Some((url, store)) = &engine.object_store {
-            ctx.register_object_store(url.as_ref(), store.clone());
-        }
-        let shared = SessionShared::new(engine);
-        ctx.register_catalog(
-            name,
-            Arc::new(floe_sql::provider::FloeCatalogProvider::new(shared)),
-        );
+        floe_sql::session::attach(ctx, &SessionShared::new(engine));
         Ok(())
     }
 
@@ -141,5 +203,11 @@ impl Floe {
     /// The catalog with floe's extras (releases, time travel, commit log).
     pub fn redb_catalog(&self) -> &RedbCatalog {
         &self.engine.catalog
+    }
+}
+
+impl floe_sql::session::Warehouse for Floe {
+    fn engine(&self) -> &Arc<Engine> {
+        &self.engine
     }
 }

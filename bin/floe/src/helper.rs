@@ -13,6 +13,9 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
+/// At most this many tables' columns are offered when the line names no table.
+const MAX_TABLES_FOR_COLUMNS: usize = 200;
+
 /// SQL keywords offered by tab completion (and highlighted).
 pub const KEYWORDS: &[&str] = &[
     "ALTER",
@@ -135,9 +138,12 @@ impl FloeHelper {
             .collect()
     }
 
-    /// Columns of tables named in `line` (schema-qualified or in `public`).
+    /// Columns of tables named in `line` (schema-qualified or in `public`); when the line
+    /// names none yet (`SELECT na<TAB>` before its FROM), the columns of every table in
+    /// `public`, as DuckDB offers them (up to [`MAX_TABLES_FOR_COLUMNS`] tables, so a TAB
+    /// stays quick in a large schema).
     fn columns(&self, line: &str) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut named = Vec::new();
         for word in line.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')) {
             let (schema, table) = match word.rsplit_once('.') {
                 Some((s, t)) => (s.to_string(), t.to_string()),
@@ -147,9 +153,22 @@ impl FloeHelper {
                 continue;
             };
             let ident = floe::iceberg::TableIdent::new(ns, table.to_lowercase());
-            if !self.engine.catalog.contains_table(&ident) {
-                continue;
+            if self.engine.catalog.contains_table(&ident) {
+                named.push(ident);
             }
+        }
+        if named.is_empty()
+            && let Some(ns) = floe::floe_sql::provider::namespace_of("public")
+        {
+            named = self
+                .tables("public")
+                .into_iter()
+                .take(MAX_TABLES_FOR_COLUMNS)
+                .map(|t| floe::iceberg::TableIdent::new(ns.clone(), t))
+                .collect();
+        }
+        let mut out = Vec::new();
+        for ident in named {
             let catalog = self.engine.catalog.clone();
             let loaded = self
                 .runtime

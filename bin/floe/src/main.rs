@@ -5,6 +5,7 @@
 //! end as embedders and `floe-slt` use.
 
 mod helper;
+mod pager;
 mod print;
 mod repl;
 
@@ -26,11 +27,25 @@ use print::{Format, Printer};
 #[derive(Parser, Debug)]
 #[command(name = "floe", version, about, long_about = None)]
 struct Args {
-    /// Warehouse directory (created if missing). Omit for an in-memory warehouse.
+    /// Warehouse directory (created if missing) or s3://BUCKET/PREFIX (with --catalog).
+    /// Omit for an in-memory warehouse.
     #[arg(value_name = "WAREHOUSE")]
     warehouse: Option<PathBuf>,
+    /// The catalog file (default WAREHOUSE/catalog.redb; required for an S3 warehouse).
+    #[arg(long, value_name = "PATH")]
+    catalog: Option<PathBuf>,
+    /// A warehouse setting, such as s3.endpoint=http://127.0.0.1:9000 or s3.region=eu-west-1
+    /// (may be given several times; the AWS_* environment variables are read too).
+    #[arg(long = "property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
     /// Run SQL (may be given several times), then exit.
-    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    // SQL may start with a `--` comment or a `-`: it is the value, not an option.
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "SQL",
+        allow_hyphen_values = true
+    )]
     commands: Vec<String>,
     /// Run a script file (may be given several times), then exit.
     #[arg(short = 'f', long = "file", value_name = "PATH")]
@@ -53,6 +68,13 @@ struct Args {
     check: bool,
 }
 
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("'{text}' is not KEY=VALUE")),
+    }
+}
+
 /// Shell state shared by the non-interactive runner and the REPL.
 pub struct Shell {
     pub floe: Floe,
@@ -65,6 +87,15 @@ pub struct Shell {
     /// Scripts being run through `\i`, innermost last (a script including itself would
     /// otherwise recurse until the stack overflows).
     pub includes: Vec<String>,
+    /// The last SQL line run at the prompt (what `\e` edits).
+    pub last_sql: Option<String>,
+    /// Page results that do not fit the terminal (`\pager`; interactive sessions only).
+    pub pager: bool,
+    /// Where query results go instead of standard output (`\o FILE`), and its name.
+    pub output: Option<(
+        String,
+        Arc<tokio::sync::Mutex<std::io::BufWriter<std::fs::File>>>,
+    )>,
 }
 
 /// How deep `\i` scripts may include each other.
@@ -152,10 +183,21 @@ impl Shell {
             }
         }
         let guard = ProgressGuard(progress, start);
-        let result = self.execute_and_print(sql, out).await;
+        let result = match &self.output {
+            Some((name, file)) => {
+                let mut file = file.lock().await;
+                let result = self.execute_and_print(sql, &mut *file).await;
+                // Each statement's rows are in the file once it has run.
+                match file.flush() {
+                    Ok(()) => result,
+                    Err(e) => result.and(Err(format!("cannot write to '{name}': {e}"))),
+                }
+            }
+            None => self.execute_and_print(sql, out).await,
+        };
         drop(guard);
         let rows = result?;
-        if self.timing && self.interactive {
+        if self.timing {
             let secs = start.elapsed().as_secs_f64();
             let _ = writeln!(out, "{rows} row(s) in {secs:.3}s");
         }
@@ -193,7 +235,7 @@ impl Shell {
         source: Option<&str>,
         out: &mut dyn Write,
     ) -> Result<(), String> {
-        for stmt in floe::floe_sql::frontend::split::split_statements(script) {
+        for stmt in script_statements(script) {
             if self.quit {
                 break;
             }
@@ -225,6 +267,38 @@ impl Shell {
         }
         Ok(())
     }
+}
+
+/// The statements of a script: SQL split at `;`, and backslash commands, which (as in
+/// psql) end at the end of their line, so `\timing on` on a line of its own does not
+/// swallow the SQL below it.
+fn script_statements(script: &str) -> Vec<floe::floe_sql::frontend::split::StatementText> {
+    use floe::floe_sql::frontend::split::{StatementText, split_statements};
+    let mut out = Vec::new();
+    let mut base = 0;
+    'script: while base < script.len() {
+        for stmt in split_statements(&script[base..]) {
+            if stmt.text.starts_with('\\') {
+                let start = base + stmt.offset;
+                let end = script[start..]
+                    .find('\n')
+                    .map_or(script.len(), |i| start + i);
+                let text = script[start..end].trim().trim_end_matches(';').trim_end();
+                out.push(StatementText {
+                    text: text.to_string(),
+                    offset: start,
+                });
+                base = end;
+                continue 'script;
+            }
+            out.push(StatementText {
+                offset: base + stmt.offset,
+                ..stmt
+            });
+        }
+        break;
+    }
+    out
 }
 
 fn main() -> ExitCode {
@@ -270,6 +344,29 @@ fn main() -> ExitCode {
     // Close the catalog cleanly (redb) before exiting.
     drop(runtime);
     code
+}
+
+/// On SIGTERM or SIGHUP (a service manager stopping floe, a closed terminal), the
+/// catalog file is closed cleanly before the process exits (status 128 + signal): a
+/// commit in progress finishes first, nothing after it starts, and the next open needs
+/// no recovery. Statements that had not reached their commit publish nothing.
+fn close_on_termination(floe: &Floe, runtime: &tokio::runtime::Runtime) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let catalog = floe.redb_catalog().clone();
+    runtime.spawn(async move {
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        let code = tokio::select! {
+            _ = term.recv() => 128 + 15,
+            _ = hup.recv() => 128 + 1,
+        };
+        let _ = tokio::task::spawn_blocking(move || catalog.close()).await;
+        std::process::exit(code);
+    });
 }
 
 /// `floe --check`: prints problems (one per line) and returns how many there were.
@@ -329,6 +426,8 @@ fn run(args: Args, inputs: Vec<Input>, runtime: &tokio::runtime::Runtime) -> Exi
                     dir,
                     OpenOptions {
                         read_only: args.read_only || args.check,
+                        catalog_path: args.catalog.as_ref().map(|p| p.display().to_string()),
+                        properties: args.properties.iter().cloned().collect(),
                         ..Default::default()
                     },
                 )
@@ -350,6 +449,7 @@ fn run(args: Args, inputs: Vec<Input>, runtime: &tokio::runtime::Runtime) -> Exi
             return ExitCode::FAILURE;
         }
     };
+    close_on_termination(&floe, runtime);
     if args.check {
         let problems = runtime.block_on(shell_check(&floe));
         return match problems {
@@ -365,10 +465,14 @@ fn run(args: Args, inputs: Vec<Input>, runtime: &tokio::runtime::Runtime) -> Exi
         floe,
         format: args.format,
         maxrows: args.maxrows,
-        timing: !args.quiet,
+        // On by default only at a terminal; a script or -c prints timing once it asks.
+        timing: !args.quiet && !non_interactive,
         interactive: !non_interactive,
         quit: false,
         includes: Vec::new(),
+        pager: !non_interactive,
+        last_sql: None,
+        output: None,
     };
     if non_interactive {
         let mut out = Out::new(std::io::stdout().lock());

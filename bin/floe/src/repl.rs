@@ -27,6 +27,9 @@ Meta-commands:
   \format FMT        table, csv, tsv, json, ndjson or markdown
   \maxrows N         rows shown in table format (0 = all)
   \i FILE            run a script file
+  \e                 edit the last statement in $VISUAL or $EDITOR (default vi), then run it
+  \o [FILE]          send query results to FILE (replaced); \o alone: back to the screen
+  \pager [on|off]    page results taller or wider than the screen ($PAGER, default less)
   \releases          list releases
   \snapshots TABLE   list a table's snapshots
 
@@ -100,6 +103,50 @@ pub async fn meta_command(
                 .map_err(|_| format!("\\maxrows takes a number, not '{a}'"))?;
             return Ok(());
         }
+        ("\\e", _) => {
+            if !shell.interactive {
+                return Err("\\e edits at the prompt only (not in scripts)".to_string());
+            }
+            let Some(text) = edit(shell.last_sql.as_deref().unwrap_or(""))? else {
+                return Ok(());
+            };
+            let _ = writeln!(out, "{text}");
+            shell.last_sql = Some(text.clone());
+            for stmt in floe::floe_sql::frontend::split::split_statements(&text) {
+                shell.run_statement(&stmt.text, out).await?;
+            }
+            return Ok(());
+        }
+        ("\\pager", a) => {
+            shell.pager = match a {
+                "" => !shell.pager,
+                "on" => true,
+                "off" => false,
+                other => return Err(format!("\\pager takes on or off, not '{other}'")),
+            };
+            if shell.interactive {
+                let _ = writeln!(out, "Pager is {}.", if shell.pager { "on" } else { "off" });
+            }
+            return Ok(());
+        }
+        ("\\o", "") => {
+            if let Some((_, file)) = shell.output.take() {
+                file.lock().await.flush().map_err(|e| e.to_string())?;
+            }
+            return Ok(());
+        }
+        ("\\o", file) => {
+            let opened = std::fs::File::create(file)
+                .map_err(|e| format!("cannot write query results to '{file}': {e}"))?;
+            if let Some((_, previous)) = shell.output.take() {
+                previous.lock().await.flush().map_err(|e| e.to_string())?;
+            }
+            shell.output = Some((
+                file.to_string(),
+                Arc::new(tokio::sync::Mutex::new(std::io::BufWriter::new(opened))),
+            ));
+            return Ok(());
+        }
         ("\\i", "") => return Err("\\i needs a file name".to_string()),
         ("\\i", file) => {
             if shell.includes.len() >= crate::MAX_INCLUDE_DEPTH {
@@ -131,6 +178,36 @@ pub async fn meta_command(
         (other, _) => return Err(format!("unknown meta-command '{other}'; type \\? for help")),
     };
     shell.run_statement(&sql, out).await
+}
+
+/// Opens `text` in the user's editor; the edited text, or `None` when it came back empty.
+fn edit(text: &str) -> Result<Option<String>, String> {
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "vi".to_string());
+    let file = std::env::temp_dir().join(format!("floe-edit-{}.sql", std::process::id()));
+    std::fs::write(&file, format!("{}\n", text.trim_end()))
+        .map_err(|e| format!("\\e: cannot write '{}': {e}", file.display()))?;
+    let quoted = format!("'{}'", file.display().to_string().replace('\'', "'\\''"));
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("{editor} {quoted}")])
+        .status();
+    let edited = std::fs::read_to_string(&file);
+    let _ = std::fs::remove_file(&file);
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            return Err(format!(
+                "\\e: the editor '{editor}' failed ({s}); nothing was run"
+            ));
+        }
+        Err(e) => return Err(format!("\\e: cannot start the editor '{editor}': {e}")),
+    }
+    let edited = edited.map_err(|e| format!("\\e: cannot read the edited statement: {e}"))?;
+    let edited = edited.trim();
+    Ok((!edited.is_empty()).then(|| edited.to_string()))
 }
 
 fn history_path() -> Option<PathBuf> {
@@ -200,20 +277,27 @@ pub fn run(
                     continue;
                 }
                 let _ = editor.add_history_entry(line.as_str());
+                if !text.starts_with('\\') {
+                    shell.last_sql = Some(text.to_string());
+                }
                 if matches!(
                     text.trim_end_matches(';'),
                     "\\q" | "\\quit" | "quit" | "exit"
                 ) {
                     break;
                 }
-                let mut out = std::io::stdout();
+                // Results are collected and paged when they do not fit the screen.
+                let paging = shell.pager && shell.output.is_none();
+                let mut collected: Vec<u8> = Vec::new();
+                let mut stdout = std::io::stdout();
+                let out: &mut dyn Write = if paging { &mut collected } else { &mut stdout };
                 let fut = async {
                     if text.starts_with('\\') {
-                        meta_command(shell, text, &mut out).await
+                        meta_command(shell, text, out).await
                     } else {
                         let mut last = Ok(());
                         for stmt in floe::floe_sql::frontend::split::split_statements(text) {
-                            last = shell.run_statement(&stmt.text, &mut out).await;
+                            last = shell.run_statement(&stmt.text, out).await;
                             if last.is_err() {
                                 break;
                             }
@@ -227,6 +311,9 @@ pub fn run(
                         _ = tokio::signal::ctrl_c() => None,
                     }
                 });
+                if paging {
+                    crate::pager::show(&collected, &mut std::io::stdout());
+                }
                 match result {
                     Some(Ok(())) => {}
                     Some(Err(e)) => crate::report(format!("Error: {e}")),

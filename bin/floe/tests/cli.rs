@@ -267,6 +267,81 @@ fn meta_commands_work_in_scripts() {
 }
 
 #[test]
+fn backslash_commands_end_at_their_line_and_sql_may_start_with_a_comment() {
+    let (d, wh) = warehouse();
+    // `\timing on` on its own line, then SQL: two statements (it was one, and failed).
+    let script = d.path().join("timed.sql");
+    std::fs::write(
+        &script,
+        "\\timing on\nSELECT 40 + 2 AS x;\n\\timing off\nSELECT 7 AS y;\n",
+    )
+    .unwrap();
+    let o = run(&[&wh, "--format", "csv", "-f", &script.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("x\n42\n1 row(s) in "), "{out}");
+    assert!(out.ends_with("y\n7\n"), "{out}");
+    // Timing is off by default outside a terminal.
+    let o = run(&[&wh, "--format", "csv", "-c", "SELECT 1 AS z"]);
+    assert_eq!(stdout(&o), "z\n1\n");
+    // `-c` takes SQL that starts with a comment or a minus sign.
+    let o = run(&[
+        &wh,
+        "--format",
+        "csv",
+        "-c",
+        "-- the answer\nSELECT 42 AS a",
+        "-c",
+        "--\nSELECT -1 AS b",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("a\n42\nb\n-1\n"), "{}", stdout(&o));
+    let o = run(&[&wh, "--format", "csv", "-c", "-- only a comment"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn backslash_o_sends_query_results_to_a_file() {
+    let (d, wh) = warehouse();
+    let file = d.path().join("out.csv");
+    let f = file.display().to_string();
+    let o = run(&[
+        &wh,
+        "--format",
+        "csv",
+        "-c",
+        &format!("\\o {f}"),
+        "-c",
+        "SELECT 1 AS a",
+        "-c",
+        "SELECT 2 AS b",
+        "-c",
+        "\\o",
+        "-c",
+        "SELECT 3 AS c",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n1\nb\n2\n");
+    assert_eq!(stdout(&o), "c\n3\n");
+    // A file that cannot be written is an error naming it; results stay on the screen.
+    let o = run(&[
+        &wh,
+        "--format",
+        "csv",
+        "-c",
+        "\\o /nonexistent/dir/x.csv",
+        "-c",
+        "SELECT 4 AS d",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot write query results to '/nonexistent/dir/x.csv'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn help_and_version_describe_every_option() {
     let o = run(&["--help"]);
     let help = stdout(&o);
@@ -491,4 +566,64 @@ fn script_errors_say_which_file_and_line() {
         err.starts_with(&format!("Error: {}:2: cannot read script", outer.display())),
         "{err}"
     );
+}
+
+/// Whether opening the catalog file needs redb's recovery (the file was not closed).
+fn needs_recovery(catalog: &std::path::Path) -> bool {
+    let hit = std::rc::Rc::new(std::cell::Cell::new(false));
+    let seen = hit.clone();
+    let db = redb::Builder::new()
+        .set_repair_callback(move |_| seen.set(true))
+        .open(catalog)
+        .unwrap();
+    drop(db);
+    hit.get()
+}
+
+/// SIGTERM and SIGHUP close the catalog cleanly: the process exits with 128 + signal,
+/// what it acknowledged is there, and the next open needs no recovery. SIGKILL (for
+/// comparison) leaves a file that does.
+#[test]
+fn sigterm_and_sighup_close_the_catalog_cleanly() {
+    use std::io::{BufRead, BufReader};
+    for (signal, code) in [("-TERM", Some(143)), ("-HUP", Some(129)), ("-KILL", None)] {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = dir.path().join("wh");
+        let mut child = floe()
+            .arg(&wh)
+            .args(["-q", "--format", "csv"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(
+                b"CREATE TABLE t (x INT);\nINSERT INTO t VALUES (1), (2);\nSELECT 'ready' AS r;\n",
+            )
+            .unwrap();
+        stdin.flush().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert!(
+            lines.any(|l| l.is_ok_and(|l| l == "ready")),
+            "the shell did not run the statements"
+        );
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        drop(stdin);
+        assert_eq!(status.code(), code, "{signal}");
+        assert_eq!(
+            needs_recovery(&wh.join("catalog.redb")),
+            code.is_none(),
+            "{signal}: recovery needed?"
+        );
+        let o = run(&[wh.to_str().unwrap(), "-c", "SELECT count(*) FROM t"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains('2'), "{}", stdout(&o));
+    }
 }

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -227,9 +227,55 @@ impl Workload {
     }
 }
 
+/// Where the campaign's warehouse lives.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A local directory (its catalog file inside).
+    Local(PathBuf),
+    /// An object-store warehouse (`s3://bucket/prefix`), its local catalog file, and the
+    /// properties to open it with (`s3.endpoint`, credentials...).
+    Object {
+        /// Warehouse root.
+        root: String,
+        /// Catalog file.
+        catalog: PathBuf,
+        /// Properties given to every open (the child shell gets them as `--property`).
+        properties: Vec<(String, String)>,
+    },
+}
+
+impl Target {
+    /// A local path next to which side files (acknowledgements, stderr) are kept.
+    fn side(&self) -> &Path {
+        match self {
+            Target::Local(dir) => dir,
+            Target::Object { catalog, .. } => catalog,
+        }
+    }
+
+    async fn open(&self) -> datafusion::error::Result<Floe> {
+        match self {
+            Target::Local(dir) => Floe::open(dir).await,
+            Target::Object {
+                root,
+                catalog,
+                properties,
+            } => {
+                let mut b = Floe::builder()
+                    .warehouse(root.clone())
+                    .catalog_path(catalog.display().to_string());
+                for (k, v) in properties {
+                    b = b.property(k.clone(), v.clone());
+                }
+                b.open().await
+            }
+        }
+    }
+}
+
 /// What the warehouse holds now, read through a fresh open.
-async fn observe(dir: &Path) -> Result<Model, String> {
-    let floe = Floe::open(dir).await.map_err(|e| {
+async fn observe(target: &Target) -> Result<Model, String> {
+    let floe = target.open().await.map_err(|e| {
         format!(
             "the warehouse does not open after the kill: {}",
             floe::display_error(&e)
@@ -256,6 +302,7 @@ async fn observe(dir: &Path) -> Result<Model, String> {
             }
         }
         // Every file the current snapshot references exists.
+        let io = floe.redb_catalog().file_io().clone();
         let files = floe
             .sql(&format!("SELECT file_path FROM \"{name}$files\""))
             .await
@@ -264,12 +311,9 @@ async fn observe(dir: &Path) -> Result<Model, String> {
             use datafusion::arrow::array::AsArray;
             let paths = b.column(0).as_string::<i32>();
             for i in 0..b.num_rows() {
-                let p = floe::floe_catalog::storage::local_path(paths.value(i));
-                if !p.exists() {
-                    return Err(format!(
-                        "table {name} references a missing file {}",
-                        p.display()
-                    ));
+                let p = paths.value(i);
+                if !io.exists(p).await.map_err(|e| e.to_string())? {
+                    return Err(format!("table {name} references a missing file {p}"));
                 }
             }
         }
@@ -326,13 +370,27 @@ pub struct CampaignResult {
     pub violations: Vec<String>,
 }
 
-fn spawn_child(bin: &Path, dir: &Path) -> std::io::Result<Child> {
+fn spawn_child(bin: &Path, target: &Target) -> std::io::Result<Child> {
     // The child's stderr goes to a side file (truncated per round) so that a statement
     // the child refused can be reported.
-    let stderr = std::fs::File::create(dir.with_extension("stderr.log"))?;
-    Command::new(bin)
-        .arg(dir)
-        .args(["-q", "--format", "csv"])
+    let stderr = std::fs::File::create(target.side().with_extension("stderr.log"))?;
+    let mut cmd = Command::new(bin);
+    match target {
+        Target::Local(dir) => {
+            cmd.arg(dir);
+        }
+        Target::Object {
+            root,
+            catalog,
+            properties,
+        } => {
+            cmd.arg(root).arg("--catalog").arg(catalog);
+            for (k, v) in properties {
+                cmd.arg("--property").arg(format!("{k}={v}"));
+            }
+        }
+    }
+    cmd.args(["-q", "--format", "csv"])
         .env("FLOE_HISTORY", "/dev/null")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -340,14 +398,25 @@ fn spawn_child(bin: &Path, dir: &Path) -> std::io::Result<Child> {
         .spawn()
 }
 
-/// Runs `kills` rounds: each round starts a child shell, feeds it work, kills it at a
-/// random moment and verifies the warehouse.
+/// Runs `kills` rounds on a local warehouse in `dir`.
 pub async fn run_campaign(
     bin: &Path,
     dir: &Path,
     kills: usize,
     seed: u64,
 ) -> Result<CampaignResult, String> {
+    run_campaign_on(bin, &Target::Local(dir.to_path_buf()), kills, seed).await
+}
+
+/// Runs `kills` rounds: each round starts a child shell, feeds it work, kills it at a
+/// random moment and verifies the warehouse.
+pub async fn run_campaign_on(
+    bin: &Path,
+    target: &Target,
+    kills: usize,
+    seed: u64,
+) -> Result<CampaignResult, String> {
+    let dir = target.side();
     let mut acked = Model::default();
     let mut workload = Workload {
         rng: seed.max(1),
@@ -363,7 +432,7 @@ pub async fn run_campaign(
     let mut marker = 0u64;
     for round in 0..kills {
         let mut child =
-            spawn_child(bin, dir).map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+            spawn_child(bin, target).map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let mut stdin = child.stdin.take().ok_or("no stdin")?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = mpsc::channel::<String>();
@@ -437,7 +506,7 @@ pub async fn run_campaign(
         if in_flight.is_some() {
             result.in_flight_kills += 1;
         }
-        let observed = observe(dir).await?;
+        let observed = observe(target).await?;
         if let Err(v) = verify(&observed, &acked, in_flight.as_ref()) {
             result.violations.push(format!("round {round}: {v}"));
             return Ok(result);
@@ -449,15 +518,32 @@ pub async fn run_campaign(
     Ok(result)
 }
 
-/// The suite: `floe-bench crash [--quick]` (500 kills, or 60 with --quick).
-pub async fn run(quick: bool, kills: Option<usize>) -> Result<crate::report::Report, String> {
+/// The suite: `floe-bench crash [--quick] [--s3]` (500 kills, or 60 with --quick); with
+/// `--s3` the warehouse is on a moto S3 server on loopback (started and stopped here).
+pub async fn run(
+    quick: bool,
+    kills: Option<usize>,
+    s3: bool,
+) -> Result<crate::report::Report, String> {
     let bin = crate::floe_binary()?;
     let kills = kills.unwrap_or(if quick { 60 } else { 500 });
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let wh = dir.path().join("warehouse");
+    let server;
+    let target = if s3 {
+        server = crate::moto::Moto::start()
+            .ok_or("--s3 needs moto_server (pip install \"moto[server]==5.2.1\")")?;
+        server.create_bucket("crash");
+        Target::Object {
+            root: "s3://crash/warehouse".into(),
+            catalog: dir.path().join("catalog.redb"),
+            properties: server.properties(),
+        }
+    } else {
+        Target::Local(dir.path().join("warehouse"))
+    };
     let start = Instant::now();
-    let result = run_campaign(&bin, &wh, kills, 0xF10E_C4A5).await?;
-    let mut report = crate::report::Report::new("crash", quick);
+    let result = run_campaign_on(&bin, &target, kills, 0xF10E_C4A5).await?;
+    let mut report = crate::report::Report::new(if s3 { "crash-s3" } else { "crash" }, quick);
     report.notes.push(format!(
         "{} kills ({} with a statement in flight), {} acknowledged units of work, {} violations, {:.0}s",
         result.kills,

@@ -6,6 +6,9 @@ pub mod crash;
 pub mod deletes;
 pub mod dml;
 pub mod ingest;
+/// A moto S3 server on loopback, for the `--s3` runs (the test suites' helper).
+#[path = "../../../tests/support/moto.rs"]
+pub mod moto;
 pub mod report;
 pub mod scan;
 pub mod smallfiles;

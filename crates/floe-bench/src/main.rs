@@ -39,6 +39,9 @@ struct Args {
     /// A smaller run that finishes in under a minute.
     #[arg(long)]
     quick: bool,
+    /// crash, scan: put the warehouse on a moto S3 server on loopback.
+    #[arg(long)]
+    s3: bool,
     /// crash: number of kills (overrides the default).
     #[arg(long)]
     kills: Option<usize>,
@@ -64,11 +67,14 @@ fn main() -> ExitCode {
             Suite::Catalog => floe_bench::catalog::run(args.quick)
                 .await
                 .map_err(|e| e.to_string()),
-            Suite::Crash => floe_bench::crash::run(args.quick, args.kills).await,
+            Suite::Crash => floe_bench::crash::run(args.quick, args.kills, args.s3).await,
             Suite::Deletes => floe_bench::deletes::run(args.quick, args.runs).await,
             Suite::Dml => floe_bench::dml::run(args.quick).await,
             Suite::Smallfiles => floe_bench::smallfiles::run(args.quick).await,
             Suite::Ingest => floe_bench::ingest::run(args.quick)
+                .await
+                .map_err(|e| floe::display_error(&e)),
+            Suite::Scan if args.s3 => floe_bench::scan::run_s3(args.quick)
                 .await
                 .map_err(|e| floe::display_error(&e)),
             Suite::Scan => floe_bench::scan::run(args.quick)

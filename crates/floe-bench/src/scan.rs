@@ -538,14 +538,20 @@ impl Total {
     }
 }
 
-/// Runs the suite.
-pub async fn run(quick: bool) -> Result<Report> {
-    let sf: f64 = if quick { 0.1 } else { 1.0 };
-    let runs: usize = if quick { 1 } else { 3 };
-    let mut report = Report::new("scan", quick);
+/// TPC-H as Parquet in `$FLOE_BENCH_DATA/sf<scale>` (kept) or a temporary directory.
+struct Data {
+    _temp: Option<tempfile::TempDir>,
+    dir: PathBuf,
+    parquet_dir: PathBuf,
+    origin: &'static str,
+    parquet_reused: bool,
+    marker_text: String,
+}
 
+/// Generates the Parquet files unless a finished earlier run left them.
+async fn tpch_parquet(sf: f64, report: &mut Report) -> Result<Data> {
     // Where the data lives: $FLOE_BENCH_DATA/sf<scale>, or a temporary directory that is
-    // removed when `_temp` drops at the end of this function.
+    // removed when the returned `Data` drops.
     let (_temp, base, origin) = match std::env::var_os("FLOE_BENCH_DATA") {
         Some(dir) if !dir.is_empty() => (None, PathBuf::from(dir), "FLOE_BENCH_DATA"),
         _ => {
@@ -589,6 +595,33 @@ pub async fn run(quick: bool) -> Result<Report> {
             start.elapsed().as_secs_f64()
         ));
     }
+
+    Ok(Data {
+        _temp,
+        dir,
+        parquet_dir,
+        origin,
+        parquet_reused,
+        marker_text,
+    })
+}
+
+/// Runs the suite.
+pub async fn run(quick: bool) -> Result<Report> {
+    let sf: f64 = if quick { 0.1 } else { 1.0 };
+    let runs: usize = if quick { 1 } else { 3 };
+    let mut report = Report::new("scan", quick);
+
+    let data = tpch_parquet(sf, &mut report).await?;
+    let (dir, parquet_dir, origin, parquet_reused, marker_text) = (
+        data.dir.clone(),
+        data.parquet_dir.clone(),
+        data.origin,
+        data.parquet_reused,
+        data.marker_text.clone(),
+    );
+    let warehouse_dir = dir.join("warehouse");
+    let warehouse_marker = dir.join("warehouse.done");
 
     // 2. The floe warehouse (a half-loaded one from an interrupted run is rebuilt).
     let warehouse_reused = marker_matches(&warehouse_marker, &marker_text);
@@ -749,5 +782,178 @@ pub async fn run(quick: bool) -> Result<Report> {
         "ms",
         Some("faster than iceberg-datafusion"),
     );
+    Ok(report)
+}
+
+/// The files a scan of `table` reads and its row groups: data files, row groups (footers
+/// read through the warehouse's own file IO), and the Iceberg metadata a first scan
+/// loads (the metadata file, the manifest list and each manifest).
+async fn files_and_row_groups(floe: &Floe, table: &str) -> Result<(u64, u64)> {
+    use datafusion::parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+    let io = floe.redb_catalog().file_io().clone();
+    let batches = floe
+        .sql(&format!("SELECT file_path FROM \"{table}$files\""))
+        .await?;
+    let (mut files, mut groups) = (0u64, 0u64);
+    for b in batches {
+        let paths = b.column(0).as_string::<i32>();
+        for i in 0..b.num_rows() {
+            let input = io.new_input(paths.value(i)).map_err(iceberg_to_df)?;
+            let len = input.metadata().await.map_err(iceberg_to_df)?.size;
+            let reader = input.reader().await.map_err(iceberg_to_df)?;
+            let tail = reader.read(len - 8..len).await.map_err(iceberg_to_df)?;
+            let footer = FooterTail::try_from(&tail[..])
+                .map_err(|e| fail(format!("footer of {}: {e}", paths.value(i))))?
+                .metadata_length();
+            let meta = reader
+                .read(len - 8 - footer as u64..len - 8)
+                .await
+                .map_err(iceberg_to_df)?;
+            let meta = ParquetMetaDataReader::decode_metadata(&meta)
+                .map_err(|e| fail(format!("footer of {}: {e}", paths.value(i))))?;
+            files += 1;
+            groups += meta.num_row_groups() as u64;
+        }
+    }
+    let manifests = floe
+        .sql(&format!("SELECT count(*) FROM \"{table}$manifests\""))
+        .await?;
+    let manifests = manifests
+        .first()
+        .and_then(|b| b.column(0).as_primitive_opt::<Int64Type>())
+        .map_or(0, |c| c.value(0) as u64);
+    Ok((files + 2 + manifests, groups))
+}
+
+/// `floe-bench scan --s3`: the 22 queries on the same tables on local disk and on a moto
+/// S3 server on loopback, side by side, with the GET requests and bytes each query
+/// fetched from S3 against the files and row groups of the tables it reads.
+pub async fn run_s3(quick: bool) -> Result<Report> {
+    let sf: f64 = if quick { 0.1 } else { 1.0 };
+    let runs: usize = if quick { 1 } else { 2 };
+    let mut report = Report::new("scan-s3", quick);
+    let data = tpch_parquet(sf, &mut report).await?;
+
+    let local_dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let local = Floe::open(local_dir.path()).await?;
+    let server = crate::moto::Moto::start()
+        .ok_or_else(|| fail("--s3 needs moto_server (pip install \"moto[server]==5.2.1\")"))?;
+    server.create_bucket("tpch");
+    let catalog_dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let mut builder = Floe::builder().warehouse("s3://tpch/w").catalog_path(
+        catalog_dir
+            .path()
+            .join("catalog.redb")
+            .display()
+            .to_string(),
+    );
+    for (k, v) in server.properties() {
+        builder = builder.property(k, v);
+    }
+    let s3 = builder.open().await?;
+    for (floe, label) in [(&local, "local disk"), (&s3, "S3")] {
+        let start = Instant::now();
+        load_warehouse(floe, &data.parquet_dir).await?;
+        report.notes.push(format!(
+            "loaded the {} TPC-H tables (scale factor {sf}) into the warehouse on {label} in {:.1} s",
+            TABLES.len(),
+            start.elapsed().as_secs_f64()
+        ));
+    }
+    let mut layout = std::collections::BTreeMap::new();
+    for def in &TABLES {
+        layout.insert(def.name, files_and_row_groups(&s3, def.name).await?);
+    }
+    report.notes.push(format!(
+        "files (data files, the metadata file, the manifest list, manifests) and row groups per table on S3: {}",
+        layout
+            .iter()
+            .map(|(t, (f, g))| format!("{t} {f}/{g}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    report.notes.push(format!(
+        "per query: one first run (its GETs and bytes are reported: metadata, footers and data), then the minimum of {runs} timed run(s) per warehouse; moto is a Python server, so times are no S3 performance reference"
+    ));
+    let requests = || {
+        s3.redb_catalog()
+            .object_store_requests()
+            .unwrap_or_default()
+    };
+    let (mut local_total, mut s3_total) = (0.0, 0.0);
+    let mut over_budget = Vec::new();
+    for (i, text) in QUERIES.iter().enumerate() {
+        let query = format!("q{}", i + 1);
+        let sql = text.trim().trim_end_matches(';').trim_end();
+        eprintln!("[scan --s3] {query}");
+        let mut best = [f64::MAX; 2];
+        let mut rows = [0usize; 2];
+        let before = requests();
+        for (k, floe) in [&local, &s3].into_iter().enumerate() {
+            let out = floe.sql(sql).await?;
+            rows[k] = out.iter().map(RecordBatch::num_rows).sum();
+        }
+        let first = requests() - before;
+        for (k, floe) in [&local, &s3].into_iter().enumerate() {
+            for _ in 0..runs {
+                let start = Instant::now();
+                let out = floe.sql(sql).await?;
+                best[k] = best[k].min(ms(start.elapsed()));
+                drop(out);
+            }
+        }
+        if rows[0] != rows[1] {
+            report.notes.push(format!(
+                "{query}: ROW COUNT MISMATCH: {} on local disk, {} on S3",
+                rows[0], rows[1]
+            ));
+        }
+        // Each scan of a table reads its files again (q21 scans lineitem three times).
+        let lower = sql.to_ascii_lowercase();
+        let budget: u64 = layout
+            .iter()
+            .map(|(t, (f, g))| {
+                let scans = lower
+                    .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                    .filter(|w| w == t)
+                    .count() as u64;
+                2 * scans * (f + g)
+            })
+            .sum();
+        if first.gets > budget {
+            over_budget.push(format!("{query} ({} > {budget})", first.gets));
+        }
+        report.notes.push(format!(
+            "{query}: {} GETs ({:.1} MB) on its first run, budget {budget} (2 x (files + row groups) per table scan)",
+            first.gets,
+            mb(first.bytes)
+        ));
+        local_total += best[0];
+        s3_total += best[1];
+        report.lower_is_better(&query, best[1], "local disk", Some(best[0]), "ms", None);
+    }
+    report.lower_is_better(
+        &format!("total ({} queries)", QUERIES.len()),
+        s3_total,
+        "local disk",
+        Some(local_total),
+        "ms",
+        None,
+    );
+    report.lower_is_better(
+        "queries over the GET budget",
+        over_budget.len() as f64,
+        "-",
+        None,
+        "count",
+        Some("0"),
+    );
+    if !over_budget.is_empty() {
+        report
+            .notes
+            .push(format!("OVER THE GET BUDGET: {}", over_budget.join(", ")));
+    }
+    drop(s3);
+    drop(server);
     Ok(report)
 }

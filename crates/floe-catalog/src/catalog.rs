@@ -71,6 +71,12 @@ impl RedbCatalogBuilder {
         self
     }
 
+    /// Sets a catalog property (for example Iceberg's `s3.endpoint` or `s3.region`).
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.props.insert(key.into(), value.into());
+        self
+    }
+
     /// The object store holding an object-store warehouse's files.
     pub fn object_store(mut self, store: Arc<dyn ObjectStore>) -> Self {
         self.object_store = Some(store);
@@ -128,27 +134,31 @@ impl RedbCatalogBuilder {
                 .create_with_backend(InMemoryBackend::new())
                 .map_err(|e| Error::Storage(e.to_string()))?;
             (
-                storage,
+                Some(storage),
                 root,
                 OpenedDb::ReadWrite(db, "in-memory catalog".to_string()),
             )
         } else if warehouse.contains("://") && !warehouse.starts_with("file:") {
-            let store = self.object_store.take().ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "warehouse '{warehouse}' is an object-store URI: give the catalog an object store and a local '{PROP_CATALOG_PATH}'"
-                ))
-            })?;
             let catalog_path = props.get(PROP_CATALOG_PATH).cloned().ok_or_else(|| {
                 Error::InvalidArgument(format!(
-                    "warehouse '{warehouse}' is an object-store URI: property '{PROP_CATALOG_PATH}' (a local file) is required"
+                    "warehouse '{warehouse}' is in object storage: give a local catalog file for it (--catalog PATH, or property '{PROP_CATALOG_PATH}')"
                 ))
             })?;
-            let root = warehouse.trim_end_matches('/').to_string();
-            let storage = WarehouseStorage::Object {
-                storage: ObjectStoreStorage::new(store),
-                root: root.clone(),
-            };
+            let root =
+                crate::storage::canonical_scheme(warehouse.trim_end_matches('/')).into_owned();
             let db = open_db(Path::new(&catalog_path), &root, read_only)?;
+            let storage = match self.object_store.take() {
+                Some(store) => Some(WarehouseStorage::Object {
+                    storage: ObjectStoreStorage::new(store),
+                    root: root.clone(),
+                }),
+                None if crate::storage::s3::is_s3(&root) => None,
+                None => {
+                    return Err(Error::InvalidArgument(format!(
+                        "warehouse '{warehouse}': floe opens local directories, s3:// and memory:// warehouses; for another object store, give the catalog one"
+                    )));
+                }
+            };
             (storage, root, db)
         } else {
             let dir = local_path(&warehouse_as_absolute(&warehouse)?);
@@ -179,16 +189,41 @@ impl RedbCatalogBuilder {
                 .unwrap_or_else(|| dir.join(CATALOG_FILE));
             let display = dir.display().to_string();
             let db = open_db(&catalog_path, &display, read_only)?;
-            (WarehouseStorage::Local(dir), display, db)
+            (Some(WarehouseStorage::Local(dir)), display, db)
         };
 
         let store = match db {
             OpenedDb::ReadWrite(db, path) => Store::open_read_write(db, &path)?,
             OpenedDb::ReadOnly(db, path) => Store::open_read_only(db, &path)?,
         };
+        let mut requests = None;
+        // S3 settings: those stored when the warehouse was first opened, then the
+        // environment, then this open's properties (also used for tables in other
+        // buckets than the warehouse's, and for tables on S3 in a local warehouse).
+        let stored = store.settings()?;
+        let given = crate::storage::s3::settings_from(&props)?;
+        let storage = match storage {
+            Some(storage) => {
+                if let WarehouseStorage::Object { root, .. } = &storage {
+                    store.bind_warehouse(root, &Default::default(), &stored)?;
+                }
+                storage
+            }
+            None => {
+                let s3 = crate::storage::s3::build(&display, &stored, &given)?;
+                crate::storage::s3::probe(&s3, &display).await?;
+                store.bind_warehouse(&display, &s3.to_store, &stored)?;
+                requests = Some(s3.requests.clone());
+                WarehouseStorage::Object {
+                    storage: ObjectStoreStorage::for_base(s3.store, &s3.base, s3.write_options),
+                    root: display.clone(),
+                }
+            }
+        };
+        let stores = storage.stores(stored, given);
         let file_io = match &self.storage_factory {
             Some(factory) => FileIOBuilder::new(factory.clone()).build(),
-            None => storage.file_io(),
+            None => crate::storage::routing::file_io(stores.clone()),
         };
         Ok(RedbCatalog {
             inner: Arc::new(Inner {
@@ -215,6 +250,8 @@ impl RedbCatalogBuilder {
                     })
                     .build(),
                 in_flight: Default::default(),
+                requests,
+                stores,
             }),
         })
     }
@@ -382,6 +419,10 @@ pub(crate) struct Inner {
     pub manifests: moka::sync::Cache<String, Arc<iceberg::spec::Manifest>>,
     /// Writes in flight, whose files orphan removal must not take.
     pub in_flight: crate::in_flight::InFlight,
+    /// Requests sent to the warehouse's object store (S3 warehouses).
+    pub requests: Option<Arc<crate::storage::counting::RequestCounts>>,
+    /// Every store the warehouse's locations reach.
+    pub stores: Arc<crate::storage::routing::Stores>,
 }
 
 impl std::fmt::Debug for RedbCatalog {
@@ -449,6 +490,29 @@ impl RedbCatalog {
     /// Where table files live.
     pub fn storage(&self) -> &WarehouseStorage {
         &self.inner.storage
+    }
+
+    /// Releases the catalog file now, cleanly, though clones of this catalog live on:
+    /// waits for a commit in progress, then closes redb so the next open needs no
+    /// recovery. Every later operation on any clone fails with an error. For a process
+    /// that is about to exit (the shell on SIGTERM or SIGHUP).
+    pub fn close(&self) {
+        self.inner.store.close();
+    }
+
+    /// Requests sent to the warehouse's object store so far (S3 warehouses; `None` for
+    /// local and in-memory ones).
+    pub fn object_store_requests(&self) -> Option<crate::storage::counting::Requests> {
+        self.inner.requests.as_ref().map(|r| r.snapshot())
+    }
+
+    /// The object store holding `location` (`s3://bucket/...`: the warehouse's own, or
+    /// another bucket's opened with the warehouse's S3 settings); `None` for local files.
+    pub fn object_store_for(&self, location: &str) -> Result<Option<Arc<dyn ObjectStore>>> {
+        self.inner
+            .stores
+            .object_store_for(location)
+            .map_err(Error::Iceberg)
     }
 
     /// The FileIO tables use.
@@ -636,6 +700,10 @@ impl RedbCatalog {
             .is_some_and(|rest| rest.starts_with('/') && !rest.split('/').any(|s| s == ".."));
         if inside {
             Ok(())
+        } else if crate::storage::s3::is_s3(location) {
+            // A table on S3 outside the warehouse (in a local warehouse, or another
+            // bucket): the bucket must be reachable with the warehouse's S3 settings.
+            self.object_store_for(location).map(|_| ())
         } else {
             Err(Error::InvalidArgument(format!(
                 "table location '{location}' is outside the warehouse '{}'",

@@ -151,6 +151,10 @@ pub enum Error {
     /// redb reported an error (I/O on the catalog file, corruption found mid-transaction).
     #[error("catalog storage error: {0}")]
     Storage(String),
+    /// The warehouse's object store cannot be used (no such bucket, access denied,
+    /// endpoint unreachable); the message names the bucket and the setting to check.
+    #[error("{0}")]
+    ObjectStore(String),
     /// An error raised by the iceberg crate (building metadata, applying updates, file IO).
     #[error("{}", iceberg_message(.0))]
     Iceberg(#[from] iceberg::Error),
@@ -198,7 +202,7 @@ impl Error {
             | Error::InvalidArgument(_)
             | Error::BadMetadata { .. }
             | Error::CatalogCorrupt { .. } => ErrorKind::DataInvalid,
-            Error::Io { .. } | Error::Storage(_) => ErrorKind::Unexpected,
+            Error::Io { .. } | Error::Storage(_) | Error::ObjectStore(_) => ErrorKind::Unexpected,
             Error::Iceberg(e) => e.kind(),
         }
     }

@@ -19,7 +19,7 @@ use iceberg::table::Table;
 use crate::catalog::{RedbCatalog, blocking};
 use crate::error::{Error, Result};
 use crate::ident::table_display;
-use crate::storage::{WarehouseStorage, local_path};
+use crate::storage::local_path;
 
 /// One problem found by [`RedbCatalog::check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,60 +272,62 @@ impl RedbCatalog {
             .flat_map(|l| [format!("{l}/data"), format!("{l}/metadata")])
             .collect();
         let mut orphans = BTreeSet::new();
-        match self.storage() {
-            WarehouseStorage::Local(_) => {
-                for root in &roots {
-                    let mut stack = vec![crate::storage::local_path(root)];
-                    while let Some(dir) = stack.pop() {
-                        let entries = match std::fs::read_dir(&dir) {
-                            Ok(entries) => entries,
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                            Err(e) => {
-                                return Err(Error::io("cannot list directory", dir.display(), e));
-                            }
-                        };
-                        for entry in entries.flatten() {
-                            let path = entry.path();
-                            let Ok(meta) = entry.metadata() else { continue };
-                            if meta.is_dir() {
-                                stack.push(path);
-                                continue;
-                            }
-                            let modified = meta
-                                .modified()
-                                .ok()
-                                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                                .map(|d| d.as_millis() as i64)
-                                .unwrap_or(i64::MAX);
-                            let shown = path.display().to_string();
-                            if modified < older_than_ms && !referenced.contains(&shown) {
-                                orphans.insert(shown);
-                            }
+        // Each table root is listed in the store that holds it: local directories, the
+        // warehouse's bucket, or another bucket (a table on S3 in a local warehouse).
+        // Names are compared with `s3a://`/`s3n://` read as `s3://`, so a table that
+        // spells its files the Hadoop way never has them taken for orphans.
+        let referenced_canon: BTreeSet<String> = referenced
+            .iter()
+            .map(|r| crate::storage::canonical_scheme(r).into_owned())
+            .collect();
+        for root in &roots {
+            if crate::storage::is_local(root) {
+                let mut stack = vec![crate::storage::local_path(root)];
+                while let Some(dir) = stack.pop() {
+                    let entries = match std::fs::read_dir(&dir) {
+                        Ok(entries) => entries,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => {
+                            return Err(Error::io("cannot list directory", dir.display(), e));
+                        }
+                    };
+                    for entry in entries.flatten() {
+                        let path = entry.path();
+                        let Ok(meta) = entry.metadata() else { continue };
+                        if meta.is_dir() {
+                            stack.push(path);
+                            continue;
+                        }
+                        let modified = meta
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map(|d| d.as_millis() as i64)
+                            .unwrap_or(i64::MAX);
+                        let shown = path.display().to_string();
+                        if modified < older_than_ms && !referenced.contains(&shown) {
+                            orphans.insert(shown);
                         }
                     }
                 }
-            }
-            WarehouseStorage::Object { storage, .. } => {
-                let store = storage.object_store();
-                for root in &roots {
-                    let (_, rest) = root.split_once("://").unwrap_or(("", root));
-                    let path = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
-                    let scheme_authority = &root[..root.len() - path.len()];
-                    let prefix = object_store::path::Path::from(path);
-                    let mut listing = store.list(Some(&prefix));
-                    while let Some(meta) = listing.next().await {
-                        let meta =
-                            meta.map_err(|e| Error::Storage(format!("cannot list '{root}': {e}")))?;
-                        let location = format!(
-                            "{}/{}",
-                            scheme_authority.trim_end_matches('/'),
-                            meta.location
-                        );
-                        if meta.last_modified.timestamp_millis() < older_than_ms
-                            && !referenced.contains(&location)
-                        {
-                            orphans.insert(location);
-                        }
+            } else {
+                let Some(store) = self.object_store_for(root)? else {
+                    continue;
+                };
+                let canonical = crate::storage::canonical_scheme(root).into_owned();
+                let (scheme, rest) = canonical.split_once("://").unwrap_or(("", &canonical));
+                let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+                let prefix = object_store::path::Path::parse(path)
+                    .map_err(|e| Error::Storage(format!("cannot list '{root}': {e}")))?;
+                let mut listing = store.list(Some(&prefix));
+                while let Some(meta) = listing.next().await {
+                    let meta =
+                        meta.map_err(|e| Error::Storage(format!("cannot list '{root}': {e}")))?;
+                    let location = format!("{scheme}://{authority}/{}", meta.location);
+                    if meta.last_modified.timestamp_millis() < older_than_ms
+                        && !referenced_canon.contains(&location)
+                    {
+                        orphans.insert(location);
                     }
                 }
             }
@@ -335,10 +337,8 @@ impl RedbCatalog {
             for o in &orphans {
                 let _ = self.file_io().delete(o).await;
             }
-            if let WarehouseStorage::Local(_) = self.storage() {
-                for root in &roots {
-                    prune_empty_dirs(&crate::storage::local_path(root), true);
-                }
+            for root in roots.iter().filter(|r| crate::storage::is_local(r)) {
+                prune_empty_dirs(&crate::storage::local_path(root), true);
             }
         }
         Ok(orphans)

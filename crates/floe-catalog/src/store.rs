@@ -41,6 +41,9 @@ const COMMITS: TableDefinition<u64, &[u8]> = TableDefinition::new("commits");
 const SNAPSHOTS: TableDefinition<(&str, i64), u64> = TableDefinition::new("snapshots");
 /// release name → [`ReleaseRecord`] (JSON).
 const RELEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("releases");
+/// Warehouse settings: `warehouse` (the object-store root this catalog file belongs to)
+/// and an object store's non-secret settings (`s3.endpoint`, ...).
+const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 /// release id → release name (creation order).
 const RELEASE_IDS: TableDefinition<u64, &str> = TableDefinition::new("release_ids");
 /// (release id, table uuid) → [`ReleaseTable`] (JSON).
@@ -301,13 +304,19 @@ impl CatalogSnapshot {
     }
 }
 
+fn closed() -> Error {
+    Error::Storage("the catalog file is closed (the process is shutting down)".into())
+}
+
 enum Db {
     ReadWrite(Database),
     ReadOnly(ReadOnlyDatabase),
 }
 
 pub(crate) struct Store {
-    db: Db,
+    /// `None` once [`Store::close`] released the file.
+    db: parking_lot::RwLock<Option<Db>>,
+    read_only: bool,
     /// Serializes writers so the mirror is updated in commit order.
     writer: parking_lot::Mutex<()>,
     pub mirror: Mirror,
@@ -367,7 +376,8 @@ impl Store {
         }
         txn.commit()?;
         let store = Store {
-            db: Db::ReadWrite(db),
+            db: parking_lot::RwLock::new(Some(Db::ReadWrite(db))),
+            read_only: false,
             writer: parking_lot::Mutex::new(()),
             mirror: Mirror::default(),
         };
@@ -378,7 +388,8 @@ impl Store {
     /// Opens an existing catalog read-only.
     pub fn open_read_only(db: ReadOnlyDatabase, path: &str) -> Result<Self> {
         let store = Store {
-            db: Db::ReadOnly(db),
+            db: parking_lot::RwLock::new(Some(Db::ReadOnly(db))),
+            read_only: true,
             writer: parking_lot::Mutex::new(()),
             mirror: Mirror::default(),
         };
@@ -411,13 +422,23 @@ impl Store {
     }
 
     pub fn is_read_only(&self) -> bool {
-        matches!(self.db, Db::ReadOnly(_))
+        self.read_only
+    }
+
+    /// Releases the catalog file now, cleanly (the next open needs no recovery): waits
+    /// for a write transaction in progress to commit, then drops the database. Every
+    /// later operation fails with an error saying the catalog is closed. For a process
+    /// that must exit while other parts of it still hold the catalog (SIGTERM).
+    pub fn close(&self) {
+        let _w = self.writer.lock();
+        drop(self.db.write().take());
     }
 
     fn begin_read(&self) -> Result<ReadTransaction> {
-        Ok(match &self.db {
-            Db::ReadWrite(db) => db.begin_read()?,
-            Db::ReadOnly(db) => db.begin_read()?,
+        Ok(match self.db.read().as_ref() {
+            Some(Db::ReadWrite(db)) => db.begin_read()?,
+            Some(Db::ReadOnly(db)) => db.begin_read()?,
+            None => return Err(closed()),
         })
     }
 
@@ -456,10 +477,70 @@ impl Store {
     }
 
     fn begin_write(&self, action: &'static str) -> Result<WriteTransaction> {
-        match &self.db {
-            Db::ReadWrite(db) => Ok(db.begin_write()?),
-            Db::ReadOnly(_) => Err(Error::ReadOnly(action)),
+        match self.db.read().as_ref() {
+            Some(Db::ReadWrite(db)) => Ok(db.begin_write()?),
+            Some(Db::ReadOnly(_)) => Err(Error::ReadOnly(action)),
+            None => Err(closed()),
         }
+    }
+
+    // ------------------------------------------------------------------ settings
+
+    /// The stored warehouse settings (empty for a catalog that has none).
+    pub fn settings(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(SETTINGS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = std::collections::BTreeMap::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            out.insert(k.value().to_string(), v.value().to_string());
+        }
+        Ok(out)
+    }
+
+    /// Ties this catalog file to the object-store warehouse `root` and records its
+    /// non-secret `settings` (replacing `stored`, what [`Store::settings`] returned). A
+    /// catalog file already tied to another root is refused: its tables live there, and
+    /// new ones would not.
+    pub fn bind_warehouse(
+        &self,
+        root: &str,
+        settings: &std::collections::BTreeMap<String, String>,
+        stored: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        if let Some(bound) = stored.get("warehouse")
+            && bound != root
+        {
+            return Err(Error::InvalidArgument(format!(
+                "this catalog file belongs to warehouse '{bound}', not '{root}'"
+            )));
+        }
+        let mut wanted = settings.clone();
+        wanted.insert("warehouse".into(), root.to_string());
+        if wanted == *stored || self.is_read_only() {
+            return Ok(());
+        }
+        let _w = self.writer.lock();
+        let txn = self.begin_write("record warehouse settings")?;
+        {
+            let mut table = txn.open_table(SETTINGS)?;
+            let old: Vec<String> = table
+                .iter()?
+                .map(|e| e.map(|(k, _)| k.value().to_string()))
+                .collect::<std::result::Result<_, _>>()?;
+            for k in old {
+                table.remove(k.as_str())?;
+            }
+            for (k, v) in &wanted {
+                table.insert(k.as_str(), v.as_str())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     // ------------------------------------------------------------------ namespaces

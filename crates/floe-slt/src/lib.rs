@@ -29,7 +29,9 @@ use sqllogictest::DBOutput;
 /// How to run files.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Run every file against this warehouse instead of a fresh temporary one each.
+    /// Run every file against this warehouse instead of a fresh temporary one each. An
+    /// `s3://bucket/prefix` gives each file a fresh warehouse under the prefix (its own
+    /// sub-prefix and a temporary catalog file), settings from the AWS_* environment.
     pub warehouse: Option<PathBuf>,
     /// Rewrite expected results from actual output instead of checking them.
     pub complete: bool,
@@ -230,7 +232,22 @@ fn matches_with_ignores(actual: &str, expected: &str) -> bool {
 /// Runs one file; `Err` carries the first failure.
 pub async fn run_file(path: &Path, options: &Options) -> Result<(), String> {
     let scratch;
+    let mut catalog_path = None;
     let dir = match &options.warehouse {
+        Some(w) if w.to_string_lossy().starts_with("s3://") => {
+            scratch = tempfile::tempdir()
+                .map_err(|e| format!("cannot create a temporary catalog directory: {e}"))?;
+            catalog_path = Some(scratch.path().join("catalog.redb").display().to_string());
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            PathBuf::from(format!(
+                "{}/{stem}-{}",
+                w.to_string_lossy().trim_end_matches('/'),
+                uuid::Uuid::new_v4().simple()
+            ))
+        }
         Some(w) => w.clone(),
         None => {
             scratch = tempfile::tempdir()
@@ -248,6 +265,7 @@ pub async fn run_file(path: &Path, options: &Options) -> Result<(), String> {
         &dir,
         OpenOptions {
             session: session_options.clone(),
+            catalog_path,
             ..Default::default()
         },
     )
@@ -276,6 +294,10 @@ pub async fn run_file(path: &Path, options: &Options) -> Result<(), String> {
     };
     let mut runner = sqllogictest::Runner::new(make);
     runner.add_label("floe");
+    // Records about local files (paths, directories) say `skipif s3`.
+    if floe.redb_catalog().warehouse().starts_with("s3://") {
+        runner.add_label("s3");
+    }
     runner.with_column_validator(sqllogictest::strict_column_validator::<ColType>);
     runner.with_normalizer(value_normalizer);
     runner.with_validator(value_validator);

@@ -486,13 +486,11 @@ impl Session {
         if !ct.columns.is_empty() {
             type_values_by_columns(&mut query, &ct.columns)?;
         }
-        let plan = self
-            .ctx
-            .state()
-            .statement_to_plan(DFStatement::Statement(Box::new(ast::Statement::Query(
-                query,
-            ))))
-            .await?;
+        let plan = crate::frontend::names::plan_with_unique_names(
+            &self.ctx.state(),
+            DFStatement::Statement(Box::new(ast::Statement::Query(query))),
+        )
+        .await?;
         let plan = if ct.columns.is_empty() {
             plan
         } else {

@@ -166,13 +166,35 @@ pub fn parse_statement(
              Ansi, DuckDB, Databricks."
         )
     })?;
-    let mut statements = with_parser_stack(|| {
-        DFParserBuilder::new(sql)
-            .with_dialect(dialect.as_ref())
-            .with_recursion_limit(recursion_limit)
-            .build()?
-            .parse_statements()
-    })?;
+    let parse = |sql: &str| {
+        with_parser_stack(|| {
+            DFParserBuilder::new(sql)
+                .with_dialect(dialect.as_ref())
+                .with_recursion_limit(recursion_limit)
+                .build()?
+                .parse_statements()
+        })
+    };
+    // Other engines' type spellings are respelled only when the statement does not parse
+    // as written, and used only if the respelling parses.
+    use crate::frontend::type_spellings::respell;
+    let mut statements = match parse(sql) {
+        // Casts to Trino's ROW(...) parse but cannot be planned: respelled if present.
+        Ok(s) => match sql
+            .to_ascii_lowercase()
+            .contains("row")
+            .then(|| respell(sql, dialect.as_ref(), true))
+            .flatten()
+            .map(|respelled| parse(&respelled))
+        {
+            Some(Ok(respelled)) => respelled,
+            _ => s,
+        },
+        Err(e) => match respell(sql, dialect.as_ref(), false).map(|respelled| parse(&respelled)) {
+            Some(Ok(s)) => s,
+            _ => return Err(e),
+        },
+    };
     if statements.len() != 1 {
         return plan_err!("expected one statement, found {}", statements.len());
     }
@@ -183,6 +205,7 @@ pub fn parse_statement(
         reject_known_planner_panics(s)?;
         normalize_set(s)?;
         unalias_delete_target(s);
+        crate::frontend::interval::rewrite_interval_arithmetic(s);
         if decimal_literals && exponent_as_double {
             exponent_literals_as_double(s);
         }

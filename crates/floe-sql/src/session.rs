@@ -344,7 +344,11 @@ pub fn build_context(
     if options.target_partitions > 0 {
         config = config.with_target_partitions(options.target_partitions);
     }
-    let runtime = RuntimeEnvBuilder::new().build_arc()?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(crate::engine::FloeObjectStores::new(
+            engine.catalog.clone(),
+        )))
+        .build_arc()?;
     if let Some((url, store)) = &engine.object_store {
         runtime.register_object_store(url.as_ref(), store.clone());
     }
@@ -354,11 +358,37 @@ pub fn build_context(
         .with_default_features()
         .build();
     let ctx = SessionContext::new_with_state(state);
+    attach(&ctx, shared);
+    Ok(ctx)
+}
+
+/// Makes the warehouse of `shared` reachable in `ctx` under its catalog name: the catalog
+/// (replacing any catalog of that name), the object store its files are read from, and
+/// the `floe_table` time-travel function.
+pub fn attach(ctx: &SessionContext, shared: &Arc<SessionShared>) {
+    let engine = &shared.engine;
+    if let Some((url, store)) = &engine.object_store {
+        ctx.register_object_store(url.as_ref(), store.clone());
+    }
     ctx.register_catalog(
         engine.catalog_name.clone(),
         Arc::new(FloeCatalogProvider::new(shared.clone())),
     );
-    Ok(ctx)
+    crate::provider::table_function::FloeTableFunction::register(ctx);
+    // Called by the front end's rewrite of interval arithmetic (`3 * INTERVAL '1 day'`).
+    ctx.register_udf(crate::frontend::interval::interval_mul_udf());
+}
+
+/// Something that holds an open warehouse (the `floe` crate's `Floe`, or an [`Engine`]).
+pub trait Warehouse {
+    /// The warehouse's engine.
+    fn engine(&self) -> &Arc<Engine>;
+}
+
+impl Warehouse for Arc<Engine> {
+    fn engine(&self) -> &Arc<Engine> {
+        self
+    }
 }
 
 /// What one statement produced: a schema and a stream of batches.
@@ -428,6 +458,42 @@ impl Session {
             ctx,
             shared,
             decimal_literals: options.decimal_literals,
+        })
+    }
+
+    /// A session whose statements run in the application's own context `ctx` — its
+    /// functions, options and other catalogs stay — with floe's SQL (time travel,
+    /// transactions and releases, `CALL`, Iceberg DDL and DML, metadata tables) on the
+    /// warehouse, registered in `ctx` as catalog `catalog_name` (replacing a catalog of
+    /// that name). `ctx`'s default catalog and schema are left as they are.
+    /// Statements run through `ctx.sql()` directly still reach the same catalog,
+    /// without floe's extensions.
+    pub fn from_context(
+        ctx: SessionContext,
+        warehouse: &impl Warehouse,
+        catalog_name: &str,
+    ) -> Result<Self> {
+        if catalog_name.is_empty() {
+            return plan_err!("the catalog name of a floe warehouse cannot be empty");
+        }
+        let base = warehouse.engine();
+        let engine = Arc::new(Engine {
+            catalog: base.catalog.clone(),
+            catalog_name: catalog_name.to_string(),
+            object_store: base.object_store.clone(),
+        });
+        let shared = SessionShared::new(engine);
+        attach(&ctx, &shared);
+        let decimal_literals = ctx
+            .state()
+            .config()
+            .options()
+            .sql_parser
+            .parse_float_as_decimal;
+        Ok(Self {
+            ctx,
+            shared,
+            decimal_literals,
         })
     }
 

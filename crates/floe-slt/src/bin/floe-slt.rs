@@ -1,4 +1,4 @@
-//! `floe-slt [--warehouse DIR] [--complete] PATH...`: runs sqllogictest files through
+//! `floe-slt [--warehouse DIR|s3://BUCKET/PREFIX] [--complete] PATH...`: runs sqllogictest files through
 //! floe's front end. Prints one line per file and a summary; exits 0 only if all pass.
 
 use std::path::PathBuf;
@@ -10,7 +10,9 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "floe-slt", version, about)]
 struct Args {
-    /// Run every file against this warehouse (default: a fresh temporary warehouse per file).
+    /// Run every file against this warehouse (default: a fresh temporary warehouse per
+    /// file). With s3://BUCKET/PREFIX each file gets a fresh warehouse under the prefix
+    /// (settings from the AWS_* environment: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...).
     #[arg(long, value_name = "DIR")]
     warehouse: Option<PathBuf>,
     /// Rewrite the expected results in the files from the actual output.

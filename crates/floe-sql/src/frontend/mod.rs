@@ -4,7 +4,11 @@
 //! transactions, `CALL`, Iceberg DDL, copy-on-write DML) and hands everything else to
 //! DataFusion unchanged. No version clause ever reaches DataFusion unresolved.
 
+pub mod insert_cast;
+pub mod interval;
+pub mod names;
 pub mod split;
+pub mod type_spellings;
 
 pub use crate::parse::MAX_EXPRESSION_DEPTH;
 pub use crate::session::{Session, StatementOutput};
@@ -136,7 +140,7 @@ impl Session {
             );
         }
         let state = self.ctx.state();
-        let plan = state.statement_to_plan(statement).await?;
+        let plan = names::plan_with_unique_names(&state, statement).await?;
         // TRUNCATE is DELETE without WHERE: the same commit, and a row count that leaves
         // out rows delete files already removed.
         if let LogicalPlan::Dml(dml) = &plan
@@ -177,6 +181,10 @@ impl Session {
             }
             _ => None,
         };
+        let plan = match &insert_target {
+            Some((_, name)) => insert_cast::name_insert_casts(plan, name),
+            None => plan,
+        };
         let explain = |e| match &insert_target {
             Some((schema, name)) => crate::write::explain_input_error(e, schema, name),
             None => e,
@@ -196,6 +204,21 @@ impl Session {
         extras: &crate::ddl::CreateExtras,
     ) -> Result<Option<StatementOutput>> {
         match s {
+            // PostgreSQL and DuckDB refuse to replace a table with a view; DataFusion
+            // would drop the Iceberg table first.
+            Statement::CreateView(v) if v.or_replace => {
+                let name = self.table_name(&v.name)?;
+                if self.is_floe(&name.catalog)
+                    && let Ok(ident) = name.ident()
+                    && self.shared.engine.catalog.contains_table(&ident)
+                {
+                    return plan_err!(
+                        "'{}' is an Iceberg table, not a view: DROP TABLE it first to replace it with a view",
+                        name.display()
+                    );
+                }
+                Ok(None)
+            }
             Statement::Merge(m) => {
                 let n = self.merge(m).await?;
                 Ok(Some(StatementOutput::count(n)?))

@@ -8,6 +8,7 @@ mod catalog;
 pub mod metadata;
 mod schema;
 mod table;
+pub mod table_function;
 
 pub use catalog::FloeCatalogProvider;
 pub use schema::FloeSchemaProvider;

@@ -192,7 +192,7 @@ impl SchemaProvider for FloeSchemaProvider {
     ) -> Result<Option<Arc<dyn TableProvider>>> {
         if table.as_any().downcast_ref::<MemTable>().is_some() {
             return exec_err!(
-                "cannot create in-memory table '{name}' in floe schema '{}': run CREATE TABLE through floe (Floe::sql or the floe shell) to create an Iceberg table",
+                "cannot create table '{name}' in floe schema '{}' through a plain DataFusion context, where it would be an in-memory table that vanishes: run CREATE TABLE through a floe session (floe::Session::from_context over this context, Floe::sql, or the floe shell) to create an Iceberg table",
                 self.name
             );
         }
@@ -212,8 +212,11 @@ impl SchemaProvider for FloeSchemaProvider {
         Ok(self.shared.local.insert((self.name.clone(), name), table))
     }
 
-    /// Drops a session-local table, or (reached by DROP TABLE through a plain DataFusion
-    /// context) unregisters an Iceberg table without deleting its files.
+    /// Drops a session-local table (a view, an external table). An Iceberg table is never
+    /// dropped here: DataFusion also deregisters a table to replace it
+    /// (`CREATE OR REPLACE VIEW`/`TABLE` through a plain context), which would drop the
+    /// table and then fail to register what was to replace it. Dropping and replacing
+    /// Iceberg tables is floe's front end's work.
     fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         if let Some((_, t)) = self
             .shared
@@ -222,12 +225,12 @@ impl SchemaProvider for FloeSchemaProvider {
         {
             return Ok(Some(t));
         }
-        let ident = self.ident(name);
-        let catalog = &self.shared.engine.catalog;
-        if !catalog.contains_table(&ident) {
-            return Ok(None);
+        if self.shared.engine.catalog.contains_table(&self.ident(name)) {
+            return exec_err!(
+                "table '{}.{name}' is an Iceberg table: drop or replace it with DROP TABLE or CREATE OR REPLACE TABLE through a floe session (floe::Session::from_context over this context, Floe::sql, or the floe shell); nothing was changed",
+                self.name
+            );
         }
-        catalog.drop_blocking(&ident).map_err(to_df)?;
         Ok(None)
     }
 

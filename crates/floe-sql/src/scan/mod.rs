@@ -554,6 +554,68 @@ pub fn output_schema(
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
+/// The configuration of `plan` when it is a Parquet scan that reads every file it lists
+/// whole (no byte ranges): what counting rows above a scan needs. `what` names the
+/// counting in the error otherwise.
+pub(crate) fn whole_file_scan<'a>(
+    plan: &'a Arc<dyn ExecutionPlan>,
+    table: &str,
+    what: &str,
+) -> Result<&'a datafusion::datasource::physical_plan::FileScanConfig> {
+    let config = plan
+        .as_any()
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|d| {
+            d.data_source()
+                .as_any()
+                .downcast_ref::<datafusion::datasource::physical_plan::FileScanConfig>()
+        });
+    let Some(config) = config else {
+        return datafusion::common::exec_err!(
+            "table '{table}': {what} need a plain Parquet scan below them"
+        );
+    };
+    if config
+        .file_groups
+        .iter()
+        .flat_map(|g| g.files())
+        .any(|f| f.range.is_some())
+    {
+        return datafusion::common::exec_err!(
+            "table '{table}': {what} cannot be counted over a file read in byte ranges"
+        );
+    }
+    Ok(config)
+}
+
+/// The file column as the Parquet scan produces it: dictionary-encoded, so that a file's
+/// one value is not copied into every row.
+fn file_field() -> Arc<Field> {
+    Arc::new(Field::new(
+        FILE_COLUMN,
+        datafusion::datasource::physical_plan::wrap_partition_type_in_dict(DataType::Utf8),
+        false,
+    ))
+}
+
+/// A file's (or a counted stretch's) value of [`file_field`].
+fn file_value(location: &str) -> ScalarValue {
+    datafusion::datasource::physical_plan::wrap_partition_value_in_dict(ScalarValue::Utf8(Some(
+        location.to_string(),
+    )))
+}
+
+/// The schema the Parquet scan produces: the table's columns and, optionally,
+/// [`file_field`].
+fn scan_schema(schema: &SchemaRef, file_column: bool) -> SchemaRef {
+    if !file_column {
+        return schema.clone();
+    }
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    fields.push(file_field());
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 /// Builds the physical scan.
 pub async fn plan_scan(
     state: &dyn Session,
@@ -623,11 +685,22 @@ pub async fn plan_scan(
         }
         None => None,
     };
-    let pruning = match (&predicate, with_positions) {
-        (Some(p), true) => prune::PositionPruning::new(p.clone(), req.schema.clone()).map(Arc::new),
+    // Position deletes are applied above the scan, by counting each file's rows
+    // (DeleteFilterExec), rather than handed to the decoder as row selections: a dense
+    // selection is millions of runs, copied and walked at every step of the Parquet
+    // reader. Counting needs every row of what is read, in order, so such a scan prunes
+    // by statistics up front (as a position scan does) and pushes no predicate down.
+    let counting = !with_positions
+        && !req.with_file_column
+        && equality.is_none()
+        && planned.as_ref().is_some_and(|p| !p.positions.is_empty());
+    let pruning = match &predicate {
+        Some(p) if with_positions || counting => {
+            prune::PositionPruning::new(p.clone(), req.schema.clone()).map(Arc::new)
+        }
         _ => None,
     };
-    let file_column = req.with_file_column || with_positions || equality.is_some();
+    let file_column = req.with_file_column || with_positions || equality.is_some() || counting;
     let metadata_cache = runtime.cache_manager.get_file_metadata_cache();
     let mut store_url: Option<ObjectStoreUrl> = None;
     let mut chosen = Vec::new();
@@ -679,7 +752,7 @@ pub async fn plan_scan(
         pf.object_meta.location = path;
         if file_column {
             // Set before the statistics, which then gain the partition column's.
-            pf.partition_values = vec![ScalarValue::Utf8(Some(location.to_string()))];
+            pf.partition_values = vec![file_value(location)];
         }
         let deleted = planned.as_ref().and_then(|p| p.positions.get(location));
         if deleted.is_some() || pruning.is_some() {
@@ -695,9 +768,10 @@ pub async fn plan_scan(
     // Deleted positions (and, in a position scan, the rows pruning rules out) become each
     // file's access plan: built on the blocking pool, all files at once, since a dense
     // plan is a large selector list.
+    type Layout = (Vec<i64>, Vec<u64>);
     type Planned = (
         usize,
-        (bool, Option<ParquetAccessPlan>),
+        (bool, Option<ParquetAccessPlan>, Option<Layout>),
         (String, positions::Skipped),
     );
     let plans: Vec<Planned> =
@@ -720,6 +794,11 @@ pub async fn plan_scan(
                     .iter()
                     .map(|rg| rg.num_rows())
                     .collect();
+                let bytes: Vec<u64> = metadata
+                    .row_groups()
+                    .iter()
+                    .map(|rg| rg.compressed_size().max(0) as u64)
+                    .collect();
                 let (plan, skipped) = tokio::task::spawn_blocking(move || {
                     if let Some(pruned) = pruning.and_then(|p| p.skipped(&location, &metadata)) {
                         deleted |= pruned;
@@ -727,14 +806,31 @@ pub async fn plan_scan(
                     let total = rows.iter().sum::<i64>().max(0) as u64;
                     // Every row deleted: the file is not read at all.
                     let unread = deleted.range_cardinality(0..total) == total;
-                    let plan = (!unread)
+                    // Counted rather than selected, unless most rows of the row groups
+                    // left to read are deleted or pruned (wholly deleted or pruned row
+                    // groups are not read either way).
+                    let counted = counting && !unread && !deleted.is_empty() && {
+                        let (mut start, mut read, mut gone) = (0u64, 0u64, 0u64);
+                        for &r in &rows {
+                            let r = r.max(0) as u64;
+                            let d = deleted.range_cardinality(start..start + r);
+                            if d < r {
+                                read += r;
+                                gone += d;
+                            }
+                            start += r;
+                        }
+                        gone * 2 <= read
+                    };
+                    let plan = (!unread && !counted)
                         .then(|| deletes::apply::access_plan(&rows, &deleted))
                         .flatten();
+                    let layout = counted.then(|| (rows.clone(), bytes));
                     let skipped = positions::Skipped {
                         positions: deleted,
                         rows: total,
                     };
-                    ((unread, plan), (location, skipped))
+                    ((unread, plan, layout), (location, skipped))
                 })
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
@@ -745,9 +841,19 @@ pub async fn plan_scan(
         .try_collect()
         .await?;
     let mut unread = HashSet::new();
+    // Files whose plan the reader applies as a mask (told once here: their plans are
+    // long selector lists, too long to walk again for every file opened).
+    let mut dense = HashSet::new();
     // What the position counter must skip: exactly what each file's access plan skips.
     let mut skipped_positions: HashMap<String, positions::Skipped> = HashMap::new();
-    for (i, (skip, plan), (location, skipped)) in plans {
+    // Files whose deletes are counted: (index, row group rows and bytes, deleted).
+    let mut counted = Vec::new();
+    for (i, (skip, plan, layout), (location, skipped)) in plans {
+        if !skip && let Some(layout) = layout {
+            unread.insert(i); // replaced by its stretches below
+            counted.push((i, layout, Arc::new(skipped.positions)));
+            continue;
+        }
         // A file nothing is skipped in keeps the plain position counter.
         if with_positions && !skipped.positions.is_empty() {
             skipped_positions.insert(location, skipped);
@@ -755,14 +861,83 @@ pub async fn plan_scan(
         if skip {
             unread.insert(i);
         } else if let Some(plan) = plan {
+            if deletes::reader::is_dense(&plan) {
+                dense.insert(chosen[i].object_meta.location.clone());
+            }
             chosen[i].extensions = Some(Arc::new(plan));
         }
     }
-    let mut chosen: Vec<PartitionedFile> = chosen
+    // A counted file is read as stretches of whole row groups, each its own entry of
+    // the scan (so a file's rows are still read in parallel), its rows counted from the
+    // stretch's first row.
+    let partitions = state.config().target_partitions().max(1) as u64;
+    let stretch_bytes =
+        (chosen.iter().map(|f| f.object_meta.size).sum::<u64>() / (2 * partitions)).max(1);
+    let mut masks = HashMap::new();
+    let mut stretches: Vec<(u64, PartitionedFile)> = Vec::new();
+    for (i, (rows, bytes), deleted) in counted {
+        let base = &chosen[i];
+        let location = base.object_meta.location.to_string();
+        let (mut g, mut first_row) = (0usize, 0u64);
+        // Row groups wholly deleted or pruned are in no stretch.
+        let whole = |g: usize, first_row: u64| {
+            let r = rows[g].max(0) as u64;
+            deleted.range_cardinality(first_row..first_row + r) == r
+        };
+        while g < rows.len() {
+            if whole(g, first_row) {
+                first_row += rows[g].max(0) as u64;
+                g += 1;
+                continue;
+            }
+            let (from, mut size, mut count) = (g, 0u64, 0u64);
+            while g < rows.len()
+                && (g == from || size < stretch_bytes)
+                && !whole(g, first_row + count)
+            {
+                size += bytes[g];
+                count += rows[g].max(0) as u64;
+                g += 1;
+            }
+            let mut plan = ParquetAccessPlan::new_none(rows.len());
+            for k in from..g {
+                plan.scan(k);
+            }
+            let key = format!("{location}#rows={first_row}..{}", first_row + count);
+            let mut pf = base.clone();
+            pf.extensions = Some(Arc::new(plan));
+            pf.partition_values = vec![file_value(&key)];
+            if let Some(st) = &base.statistics {
+                let mut st = st.as_ref().clone().to_inexact();
+                let live = count - deleted.range_cardinality(first_row..first_row + count);
+                st.num_rows = Precision::Inexact(live as usize);
+                st.total_byte_size = Precision::Inexact(size as usize);
+                for c in &mut st.column_statistics {
+                    c.null_count = Precision::Absent;
+                }
+                if let Some(c) = st.column_statistics.last_mut() {
+                    *c = datafusion::common::ColumnStatistics::new_unknown();
+                }
+                pf.statistics = Some(Arc::new(st));
+            }
+            masks.insert(
+                key,
+                deletes::apply::MaskedStretch {
+                    deleted: deleted.clone(),
+                    first_row,
+                    rows: count,
+                },
+            );
+            stretches.push((size, pf));
+            first_row += count;
+        }
+    }
+    let mut chosen: Vec<(u64, PartitionedFile)> = chosen
         .into_iter()
         .enumerate()
         .filter(|(i, _)| !unread.contains(i))
-        .map(|(_, f)| f)
+        .map(|(_, f)| (f.object_meta.size, f))
+        .chain(stretches)
         .collect();
     let Some(store_url) = store_url else {
         return Ok(Arc::new(EmptyExec::new(projected)));
@@ -770,29 +945,26 @@ pub async fn plan_scan(
     if chosen.is_empty() {
         return Ok(Arc::new(EmptyExec::new(projected)));
     }
-    // Balance groups by bytes: largest file first onto the lightest group.
+    // Balance groups by bytes: largest entry first onto the lightest group.
     let target = state.config().target_partitions().max(1).min(chosen.len());
-    chosen.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
+    chosen.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
     let mut groups: Vec<(u64, Vec<PartitionedFile>)> =
         (0..target).map(|_| (0, Vec::new())).collect();
-    for f in chosen {
+    for (bytes, f) in chosen {
         let lightest = groups
             .iter_mut()
-            .min_by_key(|(bytes, _)| *bytes)
+            .min_by_key(|(total, _)| *total)
             .expect("at least one group");
-        lightest.0 += f.object_meta.size;
+        lightest.0 += bytes;
         lightest.1.push(f);
     }
     let groups: Vec<FileGroup> = groups
         .into_iter()
         .map(|(_, files)| FileGroup::new(files))
         .collect();
-    let scan_full = output_schema(req.schema, file_column, false);
+    let scan_full = scan_schema(req.schema, file_column);
     let table_schema = if file_column {
-        TableSchema::new(
-            req.schema.clone(),
-            vec![Arc::new(Field::new(FILE_COLUMN, DataType::Utf8, false))],
-        )
+        TableSchema::new(req.schema.clone(), vec![file_field()])
     } else {
         TableSchema::from(req.schema.clone())
     };
@@ -807,8 +979,9 @@ pub async fn plan_scan(
         .with_table_parquet_options(state.default_table_options().parquet.clone())
         .with_parquet_file_reader_factory(Arc::new(deletes::reader::DeletesReaderFactory {
             inner: Arc::new(CachedParquetFileReaderFactory::new(store, metadata_cache)),
+            dense,
         }));
-    if let Some(predicate) = predicate.filter(|_| !with_positions) {
+    if let Some(predicate) = predicate.filter(|_| !with_positions && masks.is_empty()) {
         source = source.with_predicate(predicate);
     }
     // The columns the scan reads: the caller's, plus (for equality deletes) each key
@@ -825,7 +998,7 @@ pub async fn plan_scan(
         .copied()
         .filter(|c| !with_positions || *c != pos_index)
         .collect();
-    if with_positions && !scan_columns.contains(&file_index) {
+    if (with_positions || !masks.is_empty()) && !scan_columns.contains(&file_index) {
         scan_columns.push(file_index);
     }
     let mut key_columns = Vec::new();
@@ -853,7 +1026,18 @@ pub async fn plan_scan(
         .with_file_groups(groups)
         .with_statistics(statistics)
         .with_projection_indices(Some(scan_columns.clone()))?
-        .with_limit(if equality.is_some() { None } else { limit })
+        // Deletes applied above the scan (equality deletes, counted positions) remove rows
+        // after it: a limit in the scan would count rows that are then removed.
+        .with_limit(if equality.is_some() || !masks.is_empty() {
+            None
+        } else {
+            limit
+        })
+        // Counted stretches must be read whole: DataFusion may not split their files into
+        // byte ranges (which it otherwise does to balance partitions). This declares the
+        // scan hash-partitioned on the file column, which is true (each value is one
+        // entry of one group) and unused: the column is projected away above the filter.
+        .with_partitioned_by_file_group(!masks.is_empty())
         .with_expr_adapter(Some(Arc::new(FieldIdAdapterFactory::for_schema(
             req.table,
             req.iceberg_schema,
@@ -896,6 +1080,7 @@ pub async fn plan_scan(
         Some(planned) => Arc::new(deletes::apply::DeleteFilterExec::new(
             scan,
             req.table.to_string(),
+            Arc::new(masks),
             equality,
             key_columns,
             file_at,
@@ -903,18 +1088,32 @@ pub async fn plan_scan(
         )),
         None => scan,
     };
-    if at.len() == width && at.iter().enumerate().all(|(i, a)| i == *a) {
+    // The scan's file column is dictionary-encoded (one value per file, so never copied
+    // per row); the caller gets the plain strings its schema states.
+    let schema = filtered.schema();
+    let same_types = at
+        .iter()
+        .zip(projected.fields())
+        .all(|(&i, f)| schema.field(i).data_type() == f.data_type());
+    if same_types && at.len() == width && at.iter().enumerate().all(|(i, a)| i == *a) {
         return Ok(filtered);
     }
-    let schema = filtered.schema();
     let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = at
         .iter()
-        .map(|&i| {
+        .zip(projected.fields())
+        .map(|(&i, f)| {
             let name = schema.field(i).name().clone();
-            (
-                Arc::new(PhysicalColumn::new(&name, i)) as Arc<dyn PhysicalExpr>,
-                name,
-            )
+            let column = Arc::new(PhysicalColumn::new(&name, i)) as Arc<dyn PhysicalExpr>;
+            let expr = if schema.field(i).data_type() == f.data_type() {
+                column
+            } else {
+                Arc::new(datafusion::physical_expr::expressions::CastExpr::new(
+                    column,
+                    f.data_type().clone(),
+                    None,
+                )) as Arc<dyn PhysicalExpr>
+            };
+            (expr, name)
         })
         .collect();
     Ok(Arc::new(

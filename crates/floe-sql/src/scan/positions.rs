@@ -20,8 +20,6 @@ use datafusion::common::{Result, exec_err};
 
 use super::deletes::apply::batch_file_path;
 use super::single_child;
-use datafusion::datasource::physical_plan::FileScanConfig;
-use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -98,29 +96,7 @@ impl RowPositionExec {
 
     /// Whether the input still reads every file whole, in order, unpruned.
     fn check_input(&self) -> Result<()> {
-        let config = self
-            .input
-            .as_any()
-            .downcast_ref::<DataSourceExec>()
-            .and_then(|d| d.data_source().as_any().downcast_ref::<FileScanConfig>());
-        let Some(config) = config else {
-            return exec_err!(
-                "table '{}': row positions need a plain Parquet scan below them",
-                self.table
-            );
-        };
-        let split = config
-            .file_groups
-            .iter()
-            .flat_map(|g| g.files())
-            .any(|f| f.range.is_some());
-        if split {
-            return exec_err!(
-                "table '{}': row positions cannot be counted over a file read in byte ranges",
-                self.table
-            );
-        }
-        Ok(())
+        super::whole_file_scan(&self.input, &self.table, "row positions").map(|_| ())
     }
 }
 

@@ -258,14 +258,34 @@ pub struct DeleteStats {
     pub equality_keys: usize,
     pub memory_bytes: usize,
     pub data_files_with_deletes: usize,
+    /// Position and vector files found loaded in the session's file-metadata cache.
+    pub cached_files: usize,
 }
 
-/// Applies equality deletes (when there are any) to the rows of a scan and reports the
+/// A stretch of a data file (a run of its row groups) that the scan reads whole, under a
+/// file-column value of its own, with the file's deleted positions applied here as a
+/// mask: the `k`-th row the stretch returns is row `first_row + k` of the file.
+#[derive(Debug)]
+pub struct MaskedStretch {
+    pub deleted: Arc<RoaringTreemap>,
+    pub first_row: u64,
+    /// Rows of the stretch; more would mean the counting is off, which fails the scan.
+    pub rows: u64,
+}
+
+/// Applies positions of dense deletes in full scans (by counting rows of
+/// [`MaskedStretch`]es) and equality deletes to the rows of a scan, and reports the
 /// deletes applied by the scan beneath it. Columns of the input: the scan's, with the
-/// data file location at `file_column`.
+/// data file location (or a stretch's key) at `file_column`.
+///
+/// Counting positions is exact only when the scan below returns every row of each
+/// stretch, in order, one stretch per batch: no predicate or byte-range split in the
+/// scan (checked when executed) and no filter pushed through this node (it passes none).
 pub struct DeleteFilterExec {
     input: Arc<dyn ExecutionPlan>,
     table: String,
+    /// Masked stretches by their file-column value.
+    masks: Arc<HashMap<String, MaskedStretch>>,
     equality: Option<Arc<EqualityDeletes>>,
     /// Input column of each key's fields, per key of `equality`.
     key_columns: Vec<Vec<usize>>,
@@ -288,6 +308,7 @@ impl DeleteFilterExec {
     pub fn new(
         input: Arc<dyn ExecutionPlan>,
         table: String,
+        masks: Arc<HashMap<String, MaskedStretch>>,
         equality: Option<Arc<EqualityDeletes>>,
         key_columns: Vec<Vec<usize>>,
         file_column: usize,
@@ -296,6 +317,7 @@ impl DeleteFilterExec {
         Self {
             input,
             table,
+            masks,
             equality,
             key_columns,
             file_column,
@@ -344,6 +366,12 @@ impl ExecutionPlan for DeleteFilterExec {
         vec![true]
     }
 
+    /// Counted stretches must reach this node whole: DataFusion may not split their
+    /// files into byte ranges.
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![self.masks.is_empty()]
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
@@ -352,6 +380,7 @@ impl ExecutionPlan for DeleteFilterExec {
         Ok(Arc::new(DeleteFilterExec::new(
             input,
             self.table.clone(),
+            self.masks.clone(),
             self.equality.clone(),
             self.key_columns.clone(),
             self.file_column,
@@ -369,20 +398,22 @@ impl ExecutionPlan for DeleteFilterExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let s = &self.stats;
-        let gauge = |name: &'static str, v: usize| {
-            MetricBuilder::new(&self.metrics).global_gauge(name).set(v);
-        };
-        gauge(
-            "delete_files_loaded",
-            s.position_files + s.vector_files + s.equality_files,
-        );
-        gauge("deleted_positions", s.positions as usize);
-        gauge("equality_delete_keys", s.equality_keys);
-        gauge("delete_memory_bytes", s.memory_bytes);
         {
-            // The loaded deletes count against the session's memory pool once per plan.
+            // Once per plan (not per partition, which would multiply them): the gauges
+            // and the reservation of the loaded deletes in the session's memory pool.
             let mut held = self.reservation.lock().unwrap_or_else(|p| p.into_inner());
-            if held.is_none() && s.memory_bytes > 0 {
+            if held.is_none() {
+                let gauge = |name: &'static str, v: usize| {
+                    MetricBuilder::new(&self.metrics).global_gauge(name).set(v);
+                };
+                gauge(
+                    "delete_files_loaded",
+                    s.position_files + s.vector_files + s.equality_files - s.cached_files,
+                );
+                gauge("delete_files_cached", s.cached_files);
+                gauge("deleted_positions", s.positions as usize);
+                gauge("equality_delete_keys", s.equality_keys);
+                gauge("delete_memory_bytes", s.memory_bytes);
                 let r = MemoryConsumer::new(format!("floe deletes of {}", self.table))
                     .register(context.memory_pool());
                 if let Err(e) = r.try_grow(s.memory_bytes) {
@@ -397,27 +428,99 @@ impl ExecutionPlan for DeleteFilterExec {
         }
         let removed = MetricBuilder::new(&self.metrics)
             .counter("rows_removed_by_equality_deletes", partition);
+        if !self.masks.is_empty() {
+            self.check_counted_input()?;
+        }
         let input = self.input.execute(partition, context)?;
         let schema = input.schema();
-        let Some(eq) = self.equality.clone() else {
+        if self.equality.is_none() && self.masks.is_empty() {
             return Ok(input);
-        };
+        }
+        let eq = self.equality.clone();
         let key_columns = self.key_columns.clone();
         let file_column = self.file_column;
         let table = self.table.clone();
-        let converters = eq
-            .keys
-            .iter()
-            .map(|k| k.key.converter())
-            .collect::<Result<Vec<_>>>()?;
+        let converters = match &eq {
+            Some(eq) => eq
+                .keys
+                .iter()
+                .map(|k| k.key.converter())
+                .collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        let masks = self.masks.clone();
+        let masked = MetricBuilder::new(&self.metrics).counter("rows_removed_by_masks", partition);
+        // The stretch being read and the file position of its next row.
+        let mut current: Option<(String, u64)> = None;
         let stream = input.map(move |batch| {
-            let batch = batch?;
-            let kept = filter_batch(&batch, &eq, &key_columns, file_column, &converters, &table)?;
-            removed.add(batch.num_rows() - kept.num_rows());
-            Ok(kept)
+            let mut batch = batch?;
+            if batch.num_rows() == 0 {
+                return Ok(batch);
+            }
+            if !masks.is_empty() {
+                let key = batch_file_path(&batch, file_column, &table)?;
+                if let Some(stretch) = masks.get(&key) {
+                    if current.as_ref().is_none_or(|(k, _)| *k != key) {
+                        current = Some((key, stretch.first_row));
+                    }
+                    let Some((_, next)) = current.as_mut() else {
+                        unreachable!("set above")
+                    };
+                    let (from, n) = (*next, batch.num_rows() as u64);
+                    if from + n > stretch.first_row + stretch.rows {
+                        return exec_err!(
+                            "table '{table}': a data file returned more rows than its row groups hold; its deletes cannot be applied"
+                        );
+                    }
+                    *next += n;
+                    let before = batch.num_rows();
+                    batch = mask_positions(&batch, &stretch.deleted, from)?;
+                    masked.add(before - batch.num_rows());
+                }
+            }
+            if let Some(eq) = &eq {
+                let before = batch.num_rows();
+                batch = filter_batch(&batch, eq, &key_columns, file_column, &converters, &table)?;
+                removed.add(before - batch.num_rows());
+            }
+            Ok(batch)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
+}
+
+impl DeleteFilterExec {
+    /// Whether the scan below returns counted stretches whole: a plain Parquet scan with
+    /// no predicate and no file read in byte ranges.
+    fn check_counted_input(&self) -> Result<()> {
+        let config = crate::scan::whole_file_scan(&self.input, &self.table, "delete positions")?;
+        if config.file_source().filter().is_some() {
+            return exec_err!(
+                "table '{}': delete positions cannot be counted over a scan that filters rows",
+                self.table
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `batch` without the rows at file positions in `deleted`, its first row being at
+/// position `from`. Work is proportional to the deleted rows in its range.
+fn mask_positions(batch: &RecordBatch, deleted: &RoaringTreemap, from: u64) -> Result<RecordBatch> {
+    let n = batch.num_rows();
+    let to = from + n as u64;
+    if deleted.range_cardinality(from..to) == 0 {
+        return Ok(batch.clone());
+    }
+    let mut keep = datafusion::arrow::array::BooleanBufferBuilder::new(n);
+    keep.append_n(n, true);
+    let mut positions = deleted.iter();
+    positions.advance_to(from);
+    for p in positions.take_while(|p| *p < to) {
+        keep.set_bit((p - from) as usize, false);
+    }
+    let keep = datafusion::arrow::array::BooleanArray::new(keep.finish(), None);
+    Ok(filter_record_batch(batch, &keep)?)
 }
 
 /// The facts of the data file a batch came from. A scan batch never mixes files (each
@@ -559,6 +662,30 @@ mod tests {
 
     fn plan(rows: &[i64], deleted: &[u64]) -> Option<Vec<RowGroupAccess>> {
         access_plan(rows, &deleted.iter().copied().collect()).map(|p| p.into_inner())
+    }
+
+    #[test]
+    fn masks_remove_the_deleted_positions_of_a_batch_at_its_offset() {
+        use datafusion::arrow::array::Int64Array;
+        use datafusion::arrow::datatypes::{Field, Schema};
+        let schema = Arc::new(Schema::new(vec![Field::new("p", DataType::Int64, false)]));
+        // A batch holding file positions 100..110.
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from_iter_values(100..110))],
+        )
+        .unwrap();
+        let deleted: RoaringTreemap = [3, 99, 100, 105, 109, 110, 5000].into_iter().collect();
+        let kept = mask_positions(&batch, &deleted, 100).unwrap();
+        let kept: Vec<i64> = kept
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(kept, [101, 102, 103, 104, 106, 107, 108]);
+        // Nothing deleted in range: the batch as it is.
+        let none: RoaringTreemap = [1, 2, 200].into_iter().collect();
+        assert_eq!(mask_positions(&batch, &none, 100).unwrap().num_rows(), 10);
     }
 
     #[test]

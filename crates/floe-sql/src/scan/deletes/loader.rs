@@ -86,13 +86,14 @@ fn find(schema: &Schema, id: i32, name: &str) -> Option<usize> {
 }
 
 /// Adds the positions a Parquet position-delete file deletes from the data files in
-/// `wanted` (by [`path_key`]) to `out`. Rows with a NULL path or position delete nothing.
+/// `wanted` (by [`path_key`]; every data file it names when `None`) to `out`, keyed by
+/// [`path_key`]. Rows with a NULL path or position delete nothing.
 /// Paths are read dictionary-encoded, as writers store them, so each distinct path is
 /// matched once rather than once per row.
 pub async fn load_positions(
     runtime: &datafusion::execution::runtime_env::RuntimeEnv,
     delete: &LiveFile,
-    wanted: &HashSet<String>,
+    wanted: Option<&HashSet<String>>,
     out: &mut HashMap<String, RoaringTreemap>,
 ) -> Result<u64> {
     use datafusion::arrow::array::DictionaryArray;
@@ -146,13 +147,13 @@ pub async fn load_positions(
         let paths = cast(batch.column(path_at), &dict).map_err(|e| err(delete, e))?;
         let paths: &DictionaryArray<Int32Type> = paths.as_dictionary();
         let values = paths.values().as_string::<i32>();
-        let keys: Vec<Option<&String>> = (0..values.len())
+        let keys: Vec<Option<String>> = (0..values.len())
             .map(|i| {
                 if values.is_null(i) {
                     return None;
                 }
                 let k = path_key(values.value(i));
-                wanted.get(&k)
+                wanted.is_none_or(|w| w.contains(&k)).then_some(k)
             })
             .collect();
         // Writers sort by (file_path, pos), so positions come in ascending runs per file;
@@ -169,7 +170,7 @@ pub async fn load_positions(
                 .map_or(key_values.len(), |n| start + n);
             let run = start..end;
             start = end;
-            let Some(target) = keys.get(key as usize).copied().flatten() else {
+            let Some(target) = keys.get(key as usize).and_then(Option::as_ref) else {
                 continue;
             };
             // Rows with a NULL path or position delete nothing.

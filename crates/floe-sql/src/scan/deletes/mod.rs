@@ -9,15 +9,18 @@ pub mod index;
 pub mod loader;
 pub mod reader;
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{Result, plan_err};
+use datafusion::execution::cache::cache_manager::{CachedFileMetadataEntry, FileMetadata};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use floe_catalog::LiveFile;
 use futures::{StreamExt, TryStreamExt};
 use iceberg::spec::TableMetadata;
+use object_store::ObjectMeta;
 use roaring::RoaringTreemap;
 
 use crate::scan::field_id;
@@ -38,6 +41,50 @@ pub struct PlannedDeletes {
     /// Data file locations some delete applies to (their row counts are estimates).
     pub affected: HashSet<String>,
     pub stats: DeleteStats,
+}
+
+/// The positions one position-delete file or deletion vector deletes, by data file
+/// ([`path_key`]). Kept in the session's file-metadata cache (DataFusion's LRU, bounded
+/// by `datafusion.runtime.metadata_cache_limit`), so that repeated scans read each delete
+/// file once: delete files are immutable, and an entry is used only for a file of the
+/// size its manifest states.
+struct LoadedPositions(HashMap<String, RoaringTreemap>);
+
+impl FileMetadata for LoadedPositions {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn memory_size(&self) -> usize {
+        self.0
+            .iter()
+            .map(|(k, b)| k.len() + b.serialized_size() + 64)
+            .sum()
+    }
+
+    fn extra_info(&self) -> HashMap<String, String> {
+        HashMap::from([("floe".to_string(), "loaded position deletes".to_string())])
+    }
+}
+
+/// The cache key of a delete file's loaded positions: a name no data file's metadata is
+/// cached under (a Puffin file holds one vector per data file, so its blob offset is part
+/// of it), and the file's size as the manifest states it.
+fn cache_key(d: &LiveFile) -> (object_store::path::Path, ObjectMeta) {
+    let f = &d.file;
+    let offset = f.content_offset().unwrap_or(-1);
+    let key = object_store::path::Path::from(format!(
+        "floe-loaded-deletes/{offset}/{}",
+        path_key(f.file_path())
+    ));
+    let meta = ObjectMeta {
+        location: key.clone(),
+        last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        size: f.file_size_in_bytes(),
+        e_tag: None,
+        version: None,
+    };
+    (key, meta)
 }
 
 /// The spec ids of `md` that have no partition fields.
@@ -85,20 +132,28 @@ pub async fn plan_deletes(
     }
     let mut stats = DeleteStats::default();
 
-    // Positions: per delete file, the positions it deletes from the scanned files.
-    let wanted: HashSet<String> = data
-        .iter()
-        .zip(&applicable)
-        .filter(|(_, a)| !a.positional.is_empty())
-        .map(|(f, _)| path_key(f.file.file_path()))
-        .collect();
-    let loaded: Vec<(usize, HashMap<String, RoaringTreemap>)> =
+    // Positions: per delete file, the positions it deletes, by data file. Each file is
+    // loaded whole (for every data file it names) so that the session's cache can keep it
+    // for later scans.
+    let cache = runtime.cache_manager.get_file_metadata_cache();
+    let loaded: Vec<(usize, bool, Arc<dyn FileMetadata>)> =
         futures::stream::iter(positional.iter().copied())
             .map(|i| {
-                let wanted = &wanted;
                 let index = &index;
+                let cache = &cache;
                 async move {
                     let d = &deletes[i];
+                    let (key, meta) = cache_key(d);
+                    if let Some(hit) = cache.get(&key)
+                        && hit.meta.size == meta.size
+                        && hit
+                            .file_metadata
+                            .as_any()
+                            .downcast_ref::<LoadedPositions>()
+                            .is_some()
+                    {
+                        return Ok((i, true, hit.file_metadata));
+                    }
                     let mut out = HashMap::new();
                     match index.kind(i) {
                         DeleteKind::Vector => {
@@ -108,16 +163,25 @@ pub async fn plan_deletes(
                             out.insert(target, bitmap);
                         }
                         _ => {
-                            loader::load_positions(runtime, d, wanted, &mut out).await?;
+                            loader::load_positions(runtime, d, None, &mut out).await?;
                         }
                     }
-                    Ok::<_, datafusion::error::DataFusionError>((i, out))
+                    let entry: Arc<dyn FileMetadata> = Arc::new(LoadedPositions(out));
+                    cache.put(&key, CachedFileMetadataEntry::new(meta, entry.clone()));
+                    Ok::<_, datafusion::error::DataFusionError>((i, false, entry))
                 }
             })
             .buffer_unordered(LOAD_CONCURRENCY)
             .try_collect()
             .await?;
-    let loaded: HashMap<usize, HashMap<String, RoaringTreemap>> = loaded.into_iter().collect();
+    stats.cached_files = loaded.iter().filter(|(_, hit, _)| *hit).count();
+    let loaded: HashMap<usize, &HashMap<String, RoaringTreemap>> = loaded
+        .iter()
+        .filter_map(|(i, _, m)| {
+            let m = m.as_any().downcast_ref::<LoadedPositions>()?;
+            Some((*i, &m.0))
+        })
+        .collect();
     for &i in &positional {
         match index.kind(i) {
             DeleteKind::Vector => stats.vector_files += 1,

@@ -9,6 +9,7 @@
 //! dense selection no page is worth skipping, so its file's metadata goes to the reader
 //! without the page index. A scan with a page-pruning predicate still loads it itself.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub fn is_dense(plan: &ParquetAccessPlan) -> bool {
 #[derive(Debug)]
 pub struct DeletesReaderFactory {
     pub inner: Arc<dyn ParquetFileReaderFactory>,
+    /// The files (by object-store path) whose access plan [`is_dense`].
+    pub dense: HashSet<object_store::path::Path>,
 }
 
 impl ParquetFileReaderFactory for DeletesReaderFactory {
@@ -58,11 +61,7 @@ impl ParquetFileReaderFactory for DeletesReaderFactory {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> datafusion::common::Result<Box<dyn AsyncFileReader + Send>> {
-        let dense = file
-            .extensions
-            .as_ref()
-            .and_then(|e| e.downcast_ref::<ParquetAccessPlan>())
-            .is_some_and(is_dense);
+        let dense = self.dense.contains(&file.object_meta.location);
         let inner = self
             .inner
             .create_reader(partition_index, file, metadata_size_hint, metrics)?;
