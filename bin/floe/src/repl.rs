@@ -19,10 +19,11 @@ running query; Ctrl-D (or \q) exits.
 Meta-commands:
   \?                 this help
   \q                 quit
-  \d                 list tables
-  \d NAME            describe a table
+  \d                 list tables and views
+  \d NAME            describe a table or view
   \dn                list schemas
   \dt [PATTERN]      list tables matching a pattern (* and ? wildcards)
+  \dv [PATTERN]      list views matching a pattern
   \timing [on|off]   show rows and elapsed time after each statement
   \format FMT        table, csv, tsv, json, ndjson or markdown
   \maxrows N         rows shown in table format (0 = all)
@@ -73,9 +74,18 @@ pub async fn meta_command(
         ("\\dn", _) => "SELECT schema_name AS schema FROM information_schema.schemata \
              WHERE catalog_name = 'floe' AND schema_name NOT IN ('information_schema') ORDER BY 1"
             .to_string(),
-        ("\\dt", "") => format!("{catalog_tables} ORDER BY schema, name"),
+        ("\\dv", "") => {
+            format!("{catalog_tables} AND table_type = 'VIEW' ORDER BY schema, name")
+        }
+        ("\\dv", pattern) => format!(
+            "{catalog_tables} AND table_type = 'VIEW' AND (table_name LIKE '{p}' OR table_schema || '.' || table_name LIKE '{p}') ORDER BY schema, name",
+            p = like_pattern(pattern)
+        ),
+        ("\\dt", "") => {
+            format!("{catalog_tables} AND table_type <> 'VIEW' ORDER BY schema, name")
+        }
         ("\\dt", pattern) => format!(
-            "{catalog_tables} AND (table_name LIKE '{p}' OR table_schema || '.' || table_name LIKE '{p}') ORDER BY schema, name",
+            "{catalog_tables} AND table_type <> 'VIEW' AND (table_name LIKE '{p}' OR table_schema || '.' || table_name LIKE '{p}') ORDER BY schema, name",
             p = like_pattern(pattern)
         ),
         ("\\timing", a) => {

@@ -257,6 +257,19 @@ fn meta_commands_work_in_scripts() {
     let o = run(&[&wh, "--format", "csv", "-c", "\\dt t*"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("public,t,BASE TABLE"), "{}", stdout(&o));
+    // A view made by one process is listed by the next: by \dv, not by \dt.
+    let o = run(&[&wh, "-c", "CREATE VIEW tv AS SELECT id FROM t"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[&wh, "--format", "csv", "-c", "\\dv", "-c", "\\dt t*"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("public,tv,VIEW").count(),
+        1,
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&[&wh, "--format", "csv", "-c", "SELECT count(*) AS n FROM tv"]);
+    assert!(stdout(&o).contains('3'), "{}", stdout(&o));
     let o = run(&[&wh, "-c", "\\nonsense"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(

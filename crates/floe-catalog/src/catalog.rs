@@ -249,6 +249,7 @@ impl RedbCatalogBuilder {
                         (256 + m.entries().len() * 1024).min(u32::MAX as usize) as u32
                     })
                     .build(),
+                views: moka::sync::Cache::new(1024),
                 in_flight: Default::default(),
                 requests,
                 stores,
@@ -417,6 +418,8 @@ pub(crate) struct Inner {
     pub manifest_lists: moka::sync::Cache<String, Arc<iceberg::spec::ManifestList>>,
     /// Parsed manifests by path (immutable files).
     pub manifests: moka::sync::Cache<String, Arc<iceberg::spec::Manifest>>,
+    /// Parsed view metadata by location (immutable files).
+    pub views: moka::sync::Cache<String, Arc<iceberg::spec::ViewMetadata>>,
     /// Writes in flight, whose files orphan removal must not take.
     pub in_flight: crate::in_flight::InFlight,
     /// Requests sent to the warehouse's object store (S3 warehouses).
@@ -670,7 +673,7 @@ impl RedbCatalog {
 
     /// Default location for a new table, avoiding directories already in use (say, by a
     /// dropped table whose files were kept).
-    async fn new_table_location(&self, ident: &TableIdent) -> String {
+    pub(crate) async fn new_table_location(&self, ident: &TableIdent) -> String {
         let mut base = self.inner.storage.root_location();
         for level in ident.namespace.iter() {
             base.push('/');
@@ -739,6 +742,9 @@ impl RedbCatalog {
         }
         if self.inner.store.mirror.tables.pin().contains_key(&ident) {
             return Err(Error::TableExists(table_display(&ident)));
+        }
+        if self.contains_view(&ident) {
+            return Err(Error::IsAView(table_display(&ident)));
         }
         let location = match creation.location.take() {
             Some(loc) => {
@@ -1059,7 +1065,7 @@ impl RedbCatalog {
     }
 
     /// Drops a namespace from synchronous code; with `cascade`, first drops (without
-    /// purging files) every table in it and in its child namespaces.
+    /// purging files) every table and view in it and in its child namespaces.
     pub fn drop_ns_blocking(&self, namespace: &NamespaceIdent, cascade: bool) -> Result<()> {
         self.check_writable("drop a namespace")?;
         if !self.contains_namespace(namespace) {
@@ -1080,6 +1086,12 @@ impl RedbCatalog {
             for t in self.tables(ns)? {
                 moves.push(Move::Drop {
                     ident: t,
+                    expected: None,
+                });
+            }
+            for v in self.views(ns)? {
+                moves.push(Move::DropView {
+                    ident: v,
                     expected: None,
                 });
             }

@@ -44,6 +44,18 @@ pub enum Error {
     /// A table of that name already exists.
     #[error("table '{0}' already exists")]
     TableExists(String),
+    /// The view does not exist.
+    #[error("view '{0}' does not exist")]
+    ViewNotFound(String),
+    /// A view of that name already exists.
+    #[error("view '{0}' already exists")]
+    ViewExists(String),
+    /// A table cannot take the name of a view (tables and views share names).
+    #[error("'{0}' is a view: a table cannot have its name (DROP VIEW it first)")]
+    IsAView(String),
+    /// A view cannot take the name of a table.
+    #[error("'{0}' is a table: a view cannot have its name (DROP TABLE it first)")]
+    IsATable(String),
     /// A compare-and-swap on one or more table pointers failed: somebody
     /// committed first. Retryable.
     #[error("commit conflict on {}: {detail}", quoted_list(.tables))]
@@ -186,7 +198,9 @@ impl Error {
             Error::NamespaceNotFound(_) => ErrorKind::NamespaceNotFound,
             Error::NamespaceExists(_) => ErrorKind::NamespaceAlreadyExists,
             Error::TableNotFound(_) => ErrorKind::TableNotFound,
-            Error::TableExists(_) => ErrorKind::TableAlreadyExists,
+            Error::TableExists(_) | Error::IsAView(_) => ErrorKind::TableAlreadyExists,
+            Error::ViewExists(_) | Error::IsATable(_) => ErrorKind::TableAlreadyExists,
+            Error::ViewNotFound(_) => ErrorKind::TableNotFound,
             Error::Conflict { .. } => ErrorKind::CatalogCommitConflicts,
             Error::NamespaceNotEmpty { .. }
             | Error::ReadOnly(_)

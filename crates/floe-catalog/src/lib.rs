@@ -28,6 +28,7 @@ pub mod storage;
 mod store;
 mod time_travel;
 pub mod variant;
+mod views;
 
 pub use catalog::{
     CATALOG_FILE, PROP_CATALOG_PATH, PROP_READ_ONLY, PROP_WAREHOUSE, RedbCatalog,
@@ -40,9 +41,10 @@ pub use releases::{Published, StagedCommit};
 pub use snapshots::{LiveFile, MANIFEST_MERGE_THRESHOLD, ProducedSnapshot, SnapshotChange};
 pub use store::{
     CatalogSnapshot, CommitOp, CommitRecord, FORMAT_VERSION, ReleaseKind, ReleaseRecord,
-    ReleaseTable, TableRecord,
+    ReleaseTable, TableRecord, ViewRecord,
 };
 pub use time_travel::{TableVersion, VersionSource};
+pub use views::ViewDefinition;
 
 /// The manifest list file of a snapshot; `None` for a v1 snapshot that lists its
 /// manifests inline (it has no such file).

@@ -48,6 +48,9 @@ const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 const RELEASE_IDS: TableDefinition<u64, &str> = TableDefinition::new("release_ids");
 /// (release id, table uuid) → [`ReleaseTable`] (JSON).
 const RELEASE_TABLES: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("release_tables");
+/// (namespace key, view name) → [`ViewRecord`] (JSON). Views and tables share one name
+/// space: a name is in at most one of `tables` and `views`.
+const VIEWS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("views");
 
 /// What the catalog knows about a table without reading its metadata file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +61,15 @@ pub struct TableRecord {
     pub uuid: String,
     /// Current snapshot of `main`, if any.
     pub snapshot_id: Option<i64>,
+}
+
+/// What the catalog knows about a view: its current Iceberg view metadata file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewRecord {
+    /// Current view metadata file.
+    pub location: String,
+    /// The view's Iceberg UUID.
+    pub uuid: String,
 }
 
 /// What a commit-log entry did.
@@ -74,6 +86,12 @@ pub enum CommitOp {
     Drop,
     /// A table was renamed.
     Rename,
+    /// A view was created.
+    CreateView,
+    /// A view's pointer moved to a new version.
+    ReplaceView,
+    /// A view was dropped.
+    DropView,
 }
 
 impl CommitOp {
@@ -85,6 +103,9 @@ impl CommitOp {
             CommitOp::Update => "update",
             CommitOp::Drop => "drop",
             CommitOp::Rename => "rename",
+            CommitOp::CreateView => "create_view",
+            CommitOp::ReplaceView => "replace_view",
+            CommitOp::DropView => "drop_view",
         }
     }
 }
@@ -209,14 +230,33 @@ pub(crate) enum Move {
         from: TableIdent,
         to: TableIdent,
     },
+    /// A new view; its name must be free (of tables and views).
+    CreateView {
+        ident: TableIdent,
+        record: ViewRecord,
+    },
+    /// Compare-and-swap of a view's pointer: it must still name `expected`.
+    ReplaceView {
+        ident: TableIdent,
+        expected: String,
+        record: ViewRecord,
+    },
+    /// Unregister a view; with `expected`, only if its pointer still names it.
+    DropView {
+        ident: TableIdent,
+        expected: Option<String>,
+    },
 }
 
 impl Move {
     fn touched(&self) -> Vec<&TableIdent> {
         match self {
-            Move::Create { ident, .. } | Move::Update { ident, .. } | Move::Drop { ident, .. } => {
-                vec![ident]
-            }
+            Move::Create { ident, .. }
+            | Move::Update { ident, .. }
+            | Move::Drop { ident, .. }
+            | Move::CreateView { ident, .. }
+            | Move::ReplaceView { ident, .. }
+            | Move::DropView { ident, .. } => vec![ident],
             Move::Rename { from, to } => vec![from, to],
         }
     }
@@ -257,6 +297,8 @@ pub(crate) struct Mirror {
     /// The hottest read path (`table_exists`, `load_table`): a lock-free map, whose reads
     /// write no shared memory, so they scale with threads.
     pub tables: papaya::HashMap<TableIdent, Arc<CurrentTable>, FastHash>,
+    /// View pointers (few, read at planning only).
+    pub views: DashMap<TableIdent, Arc<ViewRecord>, FastHash>,
 }
 
 /// A table's pointer in the mirror, and its parsed current version once someone loaded
@@ -298,6 +340,20 @@ impl CatalogSnapshot {
         let tables = self.txn.open_table(TABLES)?;
         let (ns, name) = ident_key(ident);
         match tables.get((ns.as_str(), name.as_str()))? {
+            Some(v) => Ok(Some(decode(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The view's pointer at this instant.
+    pub fn view(&self, ident: &TableIdent) -> Result<Option<ViewRecord>> {
+        let views = match self.txn.open_table(VIEWS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let (ns, name) = ident_key(ident);
+        match views.get((ns.as_str(), name.as_str()))? {
             Some(v) => Ok(Some(decode(v.value())?)),
             None => Ok(None),
         }
@@ -373,6 +429,7 @@ impl Store {
             txn.open_table(RELEASES)?;
             txn.open_table(RELEASE_IDS)?;
             txn.open_table(RELEASE_TABLES)?;
+            txn.open_table(VIEWS)?;
         }
         txn.commit()?;
         let store = Store {
@@ -472,6 +529,20 @@ impl Store {
                 .tables
                 .pin()
                 .insert(ident, CurrentTable::new(record));
+        }
+        // A catalog file written before views existed, opened read-only, has no table.
+        match txn.open_table(VIEWS) {
+            Ok(views) => {
+                for entry in views.iter()? {
+                    let (k, v) = entry?;
+                    let (ns, name) = k.value();
+                    let record: ViewRecord = decode(v.value())?;
+                    let ident = TableIdent::new(ns_from_key(ns), name.to_string());
+                    self.mirror.views.insert(ident, Arc::new(record));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
         }
         Ok(())
     }
@@ -618,6 +689,17 @@ impl Store {
                     });
                 }
             }
+            let views = txn.open_table(VIEWS)?;
+            if let Some(entry) = views.range((key.as_str(), "")..)?.next() {
+                let (k, _) = entry?;
+                let (view_ns, name) = k.value();
+                if view_ns == key {
+                    return Err(Error::NamespaceNotEmpty {
+                        namespace: namespace_display(ns),
+                        what: format!("view '{name}'"),
+                    });
+                }
+            }
             let child_prefix = format!("{key}{}", crate::ident::LEVEL_SEP);
             if let Some(entry) = namespaces.range(child_prefix.as_str()..)?.next() {
                 let (k, _) = entry?;
@@ -658,6 +740,7 @@ impl Store {
             let mut releases = txn.open_table(RELEASES)?;
             let mut release_ids = txn.open_table(RELEASE_IDS)?;
             let mut release_tables = txn.open_table(RELEASE_TABLES)?;
+            let mut views = txn.open_table(VIEWS)?;
 
             // Pass 1: check everything against the committed state.
             let mut seen = HashSet::new();
@@ -680,6 +763,15 @@ impl Store {
                     None => Ok(None),
                 }
             };
+            let get_view = |views: &redb::Table<(&str, &str), &[u8]>,
+                            ident: &TableIdent|
+             -> Result<Option<ViewRecord>> {
+                let (ns, name) = ident_key(ident);
+                match views.get((ns.as_str(), name.as_str()))? {
+                    Some(v) => Ok(Some(decode(v.value())?)),
+                    None => Ok(None),
+                }
+            };
             let ns_exists = |ns: &NamespaceIdent| -> Result<bool> {
                 Ok(namespaces.get(ns_key(ns).as_str())?.is_some())
             };
@@ -695,6 +787,9 @@ impl Store {
                         }
                         if get(&tables, ident)?.is_some() {
                             return Err(Error::TableExists(table_display(ident)));
+                        }
+                        if get_view(&views, ident)?.is_some() {
+                            return Err(Error::IsAView(table_display(ident)));
                         }
                         if let Some(other) = uuids.get(record.uuid.as_str())? {
                             let (ns, name) = other.value();
@@ -741,6 +836,47 @@ impl Store {
                         }
                         if get(&tables, to)?.is_some() {
                             return Err(Error::TableExists(table_display(to)));
+                        }
+                        if get_view(&views, to)?.is_some() {
+                            return Err(Error::IsAView(table_display(to)));
+                        }
+                    }
+                    Move::CreateView { ident, .. } => {
+                        if !ns_exists(&ident.namespace)? {
+                            return Err(Error::NamespaceNotFound(namespace_display(
+                                &ident.namespace,
+                            )));
+                        }
+                        if get(&tables, ident)?.is_some() {
+                            return Err(Error::IsATable(table_display(ident)));
+                        }
+                        if get_view(&views, ident)?.is_some() {
+                            return Err(Error::ViewExists(table_display(ident)));
+                        }
+                    }
+                    Move::ReplaceView {
+                        ident, expected, ..
+                    }
+                    | Move::DropView {
+                        ident,
+                        expected: Some(expected),
+                    } => match get_view(&views, ident)? {
+                        None => return Err(Error::ViewNotFound(table_display(ident))),
+                        Some(cur) if &cur.location != expected => {
+                            conflicts.push(table_display(ident));
+                            conflict_detail = format!(
+                                "expected view metadata '{expected}' but the view is now at '{}'",
+                                cur.location
+                            );
+                        }
+                        Some(_) => {}
+                    },
+                    Move::DropView {
+                        ident,
+                        expected: None,
+                    } => {
+                        if get_view(&views, ident)?.is_none() {
+                            return Err(Error::ViewNotFound(table_display(ident)));
                         }
                     }
                 }
@@ -890,6 +1026,60 @@ impl Store {
                             },
                         )?;
                     }
+                    Move::CreateView { ident, record }
+                    | Move::ReplaceView { ident, record, .. } => {
+                        let (ns, name) = ident_key(ident);
+                        let previous = match views
+                            .insert((ns.as_str(), name.as_str()), encode(record)?.as_slice())?
+                        {
+                            Some(v) => Some(decode::<ViewRecord>(v.value())?.location),
+                            None => None,
+                        };
+                        let op = if previous.is_some() {
+                            CommitOp::ReplaceView
+                        } else {
+                            CommitOp::CreateView
+                        };
+                        log(
+                            &mut commits,
+                            CommitRecord {
+                                seq: 0,
+                                timestamp_ms: now,
+                                op,
+                                namespace: ident.namespace.clone().inner(),
+                                table: ident.name.clone(),
+                                table_uuid: record.uuid.clone(),
+                                snapshot_id: None,
+                                metadata_location: Some(record.location.clone()),
+                                previous_location: previous,
+                                release_id,
+                                renamed_to: None,
+                            },
+                        )?;
+                    }
+                    Move::DropView { ident, .. } => {
+                        let (ns, name) = ident_key(ident);
+                        let old: ViewRecord = match views.remove((ns.as_str(), name.as_str()))? {
+                            Some(v) => decode(v.value())?,
+                            None => return Err(Error::ViewNotFound(table_display(ident))),
+                        };
+                        log(
+                            &mut commits,
+                            CommitRecord {
+                                seq: 0,
+                                timestamp_ms: now,
+                                op: CommitOp::DropView,
+                                namespace: ident.namespace.clone().inner(),
+                                table: ident.name.clone(),
+                                table_uuid: old.uuid.clone(),
+                                snapshot_id: None,
+                                metadata_location: None,
+                                previous_location: Some(old.location.clone()),
+                                release_id,
+                                renamed_to: None,
+                            },
+                        )?;
+                    }
                 }
             }
 
@@ -976,6 +1166,14 @@ impl Store {
                         .or_default()
                         .tables
                         .insert(to.name.clone());
+                }
+                Move::CreateView { ident, record } | Move::ReplaceView { ident, record, .. } => {
+                    self.mirror
+                        .views
+                        .insert(ident.clone(), Arc::new(record.clone()));
+                }
+                Move::DropView { ident, .. } => {
+                    self.mirror.views.remove(ident);
                 }
             }
         }

@@ -258,7 +258,7 @@ impl Session {
         catalog == self.shared.engine.catalog_name
     }
 
-    fn reject_in_transaction(&self, what: &str) -> Result<()> {
+    pub(crate) fn reject_in_transaction(&self, what: &str) -> Result<()> {
         if self.shared.in_transaction() {
             return plan_err!(
                 "{what} is not allowed inside a transaction (BEGIN ... COMMIT stages data changes only); COMMIT or ROLLBACK first"
@@ -354,6 +354,9 @@ impl Session {
                 continue;
             }
             if !catalog.contains_table(&ident) {
+                if catalog.contains_view(&ident) {
+                    return plan_err!("'{}' is a view, not a table: use DROP VIEW", t.display());
+                }
                 if if_exists {
                     continue;
                 }

@@ -106,9 +106,14 @@ pub struct SessionShared {
     statement: Mutex<Option<Arc<StatementView>>>,
     /// The open transaction, if any.
     pub txn: Mutex<Option<Txn>>,
-    /// Session-local tables that are not Iceberg tables (external tables, views), by
-    /// (schema, name).
+    /// Session-local tables that are not Iceberg tables (external tables, temporary
+    /// views), by (schema, name).
     pub local: dashmap::DashMap<(String, String), Arc<dyn TableProvider>>,
+    /// The context the session's statements are planned in, for planning the SQL of the
+    /// warehouse's views when a statement names one (weak: the context owns this).
+    pub(crate) state: std::sync::OnceLock<
+        std::sync::Weak<parking_lot::RwLock<datafusion::execution::SessionState>>,
+    >,
 }
 
 impl SessionShared {
@@ -119,6 +124,7 @@ impl SessionShared {
             statement: Mutex::new(None),
             txn: Mutex::new(None),
             local: dashmap::DashMap::new(),
+            state: std::sync::OnceLock::new(),
         })
     }
 
@@ -168,6 +174,16 @@ impl SessionShared {
                 .or_insert_with(|| table.clone());
         }
         Ok(Some(table))
+    }
+
+    /// The view's pointer as the current statement sees it (or, outside a statement,
+    /// as it is now).
+    pub fn resolve_view(&self, ident: &TableIdent) -> Result<Option<floe_catalog::ViewRecord>> {
+        let view = self.statement.lock().clone();
+        match view {
+            Some(v) => v.snapshot.view(ident).map_err(to_df),
+            None => Ok(self.engine.catalog.view_record(ident).map(|r| (*r).clone())),
+        }
     }
 
     /// The open transaction's id, if one is open.
@@ -367,6 +383,7 @@ pub fn build_context(
 /// the `floe_table` time-travel function.
 pub fn attach(ctx: &SessionContext, shared: &Arc<SessionShared>) {
     let engine = &shared.engine;
+    let _ = shared.state.set(ctx.state_weak_ref());
     if let Some((url, store)) = &engine.object_store {
         ctx.register_object_store(url.as_ref(), store.clone());
     }

@@ -81,7 +81,7 @@ pub struct Clause {
     pub has_alias: bool,
 }
 
-fn byte_offsets(sql: &str) -> impl Fn(Location) -> usize + '_ {
+pub(crate) fn byte_offsets(sql: &str) -> impl Fn(Location) -> usize + '_ {
     // Location is 1-based (line, column in chars); build line starts once.
     let mut line_starts = vec![0usize];
     for (i, c) in sql.char_indices() {

@@ -22,7 +22,7 @@ use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{ObjectType, SchemaName, Statement};
+use datafusion::sql::sqlparser::ast::{ObjectType, SchemaName, ShowCreateObject, Statement};
 use futures::StreamExt;
 
 use crate::provider::FloeTable;
@@ -82,7 +82,7 @@ impl Session {
     }
 
     /// Resolves time-travel clauses, cuts out CREATE TABLE extras and parses one statement.
-    async fn parse(
+    pub(crate) async fn parse(
         &self,
         sql: &str,
         keyword: &str,
@@ -130,7 +130,7 @@ impl Session {
         let (statement, extras) = self.parse(sql, &keyword).await?;
         let _view = self.shared.begin_statement()?;
         if let DFStatement::Statement(s) = &statement
-            && let Some(out) = self.floe_statement(s, &extras).await?
+            && let Some(out) = self.floe_statement(s, sql, &extras).await?
         {
             return Ok(out);
         }
@@ -201,24 +201,21 @@ impl Session {
     async fn floe_statement(
         &self,
         s: &Statement,
+        original: &str,
         extras: &crate::ddl::CreateExtras,
     ) -> Result<Option<StatementOutput>> {
         match s {
-            // PostgreSQL and DuckDB refuse to replace a table with a view; DataFusion
-            // would drop the Iceberg table first.
-            Statement::CreateView(v) if v.or_replace => {
-                let name = self.table_name(&v.name)?;
-                if self.is_floe(&name.catalog)
-                    && let Ok(ident) = name.ident()
-                    && self.shared.engine.catalog.contains_table(&ident)
-                {
-                    return plan_err!(
-                        "'{}' is an Iceberg table, not a view: DROP TABLE it first to replace it with a view",
-                        name.display()
-                    );
-                }
-                Ok(None)
-            }
+            // Views of floe schemas are the warehouse's (Iceberg views in the catalog);
+            // temporary ones, and those reading tables only this session sees, are the
+            // session's own.
+            Statement::CreateView(v) => Ok(self
+                .create_view(v, original)
+                .await?
+                .then(StatementOutput::empty)),
+            Statement::ShowCreate {
+                obj_type: ShowCreateObject::View,
+                obj_name,
+            } => Ok(Some(self.show_create_view(obj_name).await?)),
             Statement::Merge(m) => {
                 let n = self.merge(m).await?;
                 Ok(Some(StatementOutput::count(n)?))
@@ -279,6 +276,10 @@ impl Session {
                     self.drop_tables(names, *if_exists, *purge).await?;
                     Ok(Some(StatementOutput::empty()))
                 }
+                ObjectType::View => Ok(self
+                    .drop_views(names, *if_exists)
+                    .await?
+                    .then(StatementOutput::empty)),
                 ObjectType::Schema => {
                     let [name] = names.as_slice() else {
                         return plan_err!("DROP SCHEMA takes one schema");
@@ -387,6 +388,37 @@ impl Session {
         options.catalog.default_catalog = catalog;
         options.catalog.default_schema = schema;
         Ok(())
+    }
+
+    /// `SHOW CREATE VIEW v`: the view's definition, as `SHOW CREATE TABLE` shows a
+    /// table's (DataFusion has only the latter).
+    async fn show_create_view(
+        &self,
+        name: &datafusion::sql::sqlparser::ast::ObjectName,
+    ) -> Result<StatementOutput> {
+        let t = self.table_name(name)?;
+        let reference = datafusion::common::TableReference::full(
+            t.catalog.clone(),
+            t.schema.clone(),
+            t.table.clone(),
+        );
+        let shown = if self.is_floe(&t.catalog) {
+            t.display()
+        } else {
+            format!("{}.{}", t.catalog, t.display())
+        };
+        match self.ctx.table_provider(reference).await {
+            Ok(p) if p.table_type() == datafusion::logical_expr::TableType::View => {}
+            Ok(_) => return plan_err!("'{shown}' is a table, not a view: use SHOW CREATE TABLE"),
+            Err(_) => return plan_err!("view '{shown}' does not exist"),
+        }
+        let sql = format!(
+            "SELECT table_catalog, table_schema, table_name, definition FROM information_schema.views WHERE table_catalog = {} AND table_schema = {} AND table_name = {}",
+            sql_string(&t.catalog),
+            sql_string(&t.schema),
+            sql_string(&t.table)
+        );
+        self.run_query(&sql).await
     }
 
     /// Evaluates a non-literal version value (e.g. `now() - INTERVAL '1' DAY`).

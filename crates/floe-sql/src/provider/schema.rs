@@ -63,6 +63,12 @@ impl FloeSchemaProvider {
                 .map(Some);
         }
         if !catalog.contains_table(&ident) {
+            if catalog.contains_view(&ident) {
+                return exec_err!(
+                    "time travel needs an Iceberg table; '{}.{table}' is a view (a view may itself read its tables FOR VERSION AS OF ...)",
+                    self.name
+                );
+            }
             if self
                 .shared
                 .local
@@ -118,6 +124,15 @@ impl SchemaProvider for FloeSchemaProvider {
             .into_iter()
             .map(|t| t.name)
             .collect();
+        names.extend(
+            self.shared
+                .engine
+                .catalog
+                .views(&self.namespace)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.name),
+        );
         for entry in self.shared.local.iter() {
             if entry.key().0 == self.name {
                 names.push(entry.key().1.clone());
@@ -140,6 +155,11 @@ impl SchemaProvider for FloeSchemaProvider {
             return self.versioned(table, spec).await;
         }
         let ident = self.ident(name);
+        if let Some(view) = self.shared.resolve_view(&ident)? {
+            return crate::views::provider(&self.shared, &ident, &view.location)
+                .await
+                .map(Some);
+        }
         let Some(table) = self.shared.resolve(&ident).await? else {
             // "t$snapshots" and friends.
             if let Some((base, kind)) = name.rsplit_once('$')
@@ -174,17 +194,21 @@ impl SchemaProvider for FloeSchemaProvider {
         {
             return Ok(Some(local.table_type()));
         }
-        Ok(self
-            .shared
-            .engine
-            .catalog
-            .contains_table(&self.ident(name))
-            .then_some(TableType::Base))
+        let catalog = &self.shared.engine.catalog;
+        let ident = self.ident(name);
+        Ok(if catalog.contains_table(&ident) {
+            Some(TableType::Base)
+        } else if catalog.contains_view(&ident) {
+            Some(TableType::View)
+        } else {
+            None
+        })
     }
 
-    /// Session-local registration of non-Iceberg tables (external tables, views). A
-    /// plain DataFusion `CREATE TABLE` (an in-memory table) is refused: in a floe schema
-    /// tables are Iceberg tables, created through floe's front end.
+    /// Session-local registration of external tables. A plain DataFusion `CREATE TABLE`
+    /// (an in-memory table) or `CREATE VIEW` is refused: in a floe schema tables are
+    /// Iceberg tables and views are the warehouse's, created through floe's front end
+    /// (which keeps temporary views itself).
     fn register_table(
         &self,
         name: String,
@@ -193,6 +217,12 @@ impl SchemaProvider for FloeSchemaProvider {
         if table.as_any().downcast_ref::<MemTable>().is_some() {
             return exec_err!(
                 "cannot create table '{name}' in floe schema '{}' through a plain DataFusion context, where it would be an in-memory table that vanishes: run CREATE TABLE through a floe session (floe::Session::from_context over this context, Floe::sql, or the floe shell) to create an Iceberg table",
+                self.name
+            );
+        }
+        if table.table_type() == TableType::View {
+            return exec_err!(
+                "cannot create view '{name}' in floe schema '{}' through a plain DataFusion context, where it would vanish with the context: run CREATE VIEW through a floe session (floe::Session::from_context over this context, Floe::sql, or the floe shell) to store it in the warehouse",
                 self.name
             );
         }
@@ -239,5 +269,6 @@ impl SchemaProvider for FloeSchemaProvider {
             .local
             .contains_key(&(self.name.clone(), name.to_string()))
             || self.shared.engine.catalog.contains_table(&self.ident(name))
+            || self.shared.engine.catalog.contains_view(&self.ident(name))
     }
 }
