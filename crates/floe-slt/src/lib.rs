@@ -46,8 +46,12 @@ pub struct Options {
     pub information_schema: bool,
     /// Read `1.5` as a DECIMAL literal (floe's default); DataFusion's suites expect DOUBLE.
     pub decimal_literals: bool,
+    /// floe's SQL that DataFusion refuses (`SessionOptions::friendly_sql`: repeated output
+    /// names, intervals times numbers); DataFusion's suites expect the refusals.
+    pub friendly_sql: bool,
     /// Text replaced in every result cell (`from`, `to`), e.g. a scratch directory by the
-    /// `WORKSPACE_ROOT` placeholder DataFusion's suites expect in plans.
+    /// `WORKSPACE_ROOT` placeholder DataFusion's suites expect in plans. Applied in order,
+    /// so a `from` must come before any shorter `from` that is a prefix of it.
     pub replace_in_results: Vec<(String, String)>,
 }
 
@@ -61,6 +65,7 @@ impl Default for Options {
             target_partitions: 0,
             information_schema: true,
             decimal_literals: true,
+            friendly_sql: true,
             replace_in_results: Vec::new(),
         }
     }
@@ -76,6 +81,7 @@ impl Options {
             target_partitions: 4,
             information_schema: false,
             decimal_literals: false,
+            friendly_sql: false,
             ..Self::default()
         }
     }
@@ -260,6 +266,7 @@ pub async fn run_file(path: &Path, options: &Options) -> Result<(), String> {
         target_partitions: options.target_partitions,
         information_schema: options.information_schema,
         decimal_literals: options.decimal_literals,
+        friendly_sql: options.friendly_sql,
     };
     let floe = Floe::open_with(
         &dir,
@@ -380,49 +387,157 @@ pub async fn run_files(paths: &[PathBuf], options: &Options) -> Summary {
     run_paths(paths, options).await
 }
 
-/// Files of DataFusion's own suite that cannot run here, with the reason (checked in as
-/// `datafusion-suite-skip.txt`: `<path under test_files>\t<reason>`).
+/// Files of DataFusion's own suite that cannot run here, with the reason and the condition
+/// under which the file is skipped (checked in as `datafusion-suite-skip.txt`, whose header
+/// describes the format).
 pub const DATAFUSION_SKIP_LIST: &str = include_str!("../datafusion-suite-skip.txt");
 
-/// The skip list as (path, reason) pairs.
-pub fn datafusion_skips() -> Vec<(String, String)> {
+/// When an entry of the skip list keeps its file from running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipWhen {
+    /// Always: the file needs what only DataFusion's own runner provides (its Rust test
+    /// context, a feature floe builds without, Spark functions), or differs from floe by
+    /// design.
+    Always,
+    /// Unless a data directory is given (`needs-data`): the file reads data outside the
+    /// crate, from DataFusion's checkout and its submodules.
+    WithoutData,
+    /// Unless the generated TPC-H tables are present (`needs-tpch-data`).
+    WithoutTpchData,
+}
+
+/// One entry of the skip list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkipEntry {
+    /// Path under `test_files/`; one ending in '/' covers a directory.
+    pub path: String,
+    /// When the file is skipped.
+    pub when: SkipWhen,
+    /// Why.
+    pub reason: String,
+}
+
+impl SkipEntry {
+    /// Whether the entry names `rel` (a path under `test_files/`) or a directory above it.
+    fn covers(&self, rel: &str) -> bool {
+        rel == self.path || (self.path.ends_with('/') && rel.starts_with(self.path.as_str()))
+    }
+}
+
+/// The skip list, every entry with its condition.
+pub fn datafusion_skip_entries() -> Vec<SkipEntry> {
     DATAFUSION_SKIP_LIST
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            l.split_once('\t')
-                .map(|(p, r)| (p.trim().to_string(), r.trim().to_string()))
-        })
+        .filter_map(parse_skip_line)
         .collect()
 }
 
+/// `<path>\t<reason>` or `<path>\t<condition>\t<reason>`. A middle field that is no known
+/// condition stays part of the reason, so a misspelt condition leaves the file skipped
+/// rather than run (the unit test below keeps the checked-in list free of those).
+fn parse_skip_line(line: &str) -> Option<SkipEntry> {
+    let (path, rest) = line.split_once('\t')?;
+    let (when, reason) = match rest.split_once('\t') {
+        Some(("needs-data", reason)) => (SkipWhen::WithoutData, reason),
+        Some(("needs-tpch-data", reason)) => (SkipWhen::WithoutTpchData, reason),
+        _ => (SkipWhen::Always, rest),
+    };
+    Some(SkipEntry {
+        path: path.trim().to_string(),
+        when,
+        reason: reason.trim().to_string(),
+    })
+}
+
+/// The skip list as (path, reason) pairs: every entry, whatever its condition.
+pub fn datafusion_skips() -> Vec<(String, String)> {
+    datafusion_skip_entries()
+        .into_iter()
+        .map(|e| (e.path, e.reason))
+        .collect()
+}
+
+/// The parts of DataFusion's checkout (paths from its root) that the suite's files read
+/// through `../` paths: the core crate's and the arrow data source's test data, and the
+/// `testing` (apache/arrow-testing) and `parquet-testing` submodules.
+pub const DATAFUSION_DATA_PARTS: [&str; 4] = [
+    "datafusion/core",
+    "datafusion/datasource-arrow",
+    "testing",
+    "parquet-testing",
+];
+
+/// The file that tells the generated TPC-H tables are present in a crate copy.
+const TPCH_MARKER: &str = "test_files/tpch/data/lineitem.tbl";
+
 /// Runs DataFusion's own sqllogictest suite from `crate_dir` (the unpacked
-/// `datafusion-sqllogictest` crate, holding `test_files/`): the files are copied to a
-/// scratch directory, which becomes the working directory (the suites use paths relative
-/// to it), and every file not on the skip list runs. Returns the summary and the skipped
-/// files with their reasons.
+/// `datafusion-sqllogictest` crate, holding `test_files/`).
+///
+/// The scratch directory is laid out like DataFusion's checkout: the crate is copied to
+/// `<scratch>/datafusion/sqllogictest`, which becomes the working directory (the suites
+/// use paths relative to it). With `data` (a directory holding some of
+/// [`DATAFUSION_DATA_PARTS`], laid out as in the checkout), each part present is linked to
+/// the same place under the scratch root, so the files' `../core/tests/data/...`,
+/// `../../testing/data/...` paths resolve; a `tpch-data` folder in it provides
+/// `test_files/tpch/data` when the crate lacks one. The scratch root stands for
+/// DataFusion's `WORKSPACE_ROOT` in results, as in DataFusion's own runner.
+///
+/// Every file not on the skip list runs; `needs-data` entries also run when `data` is
+/// given, `needs-tpch-data` ones when the TPC-H tables are present. Returns the summary
+/// and the skipped files with their reasons.
 pub async fn run_datafusion_suite(
     crate_dir: &Path,
     floe_is_default: bool,
+    data: Option<&Path>,
 ) -> std::io::Result<(Summary, Vec<(String, String)>)> {
-    let work = tempfile::tempdir()?;
-    copy_dir(crate_dir, work.path())?;
-    let previous = std::env::current_dir()?;
-    std::env::set_current_dir(work.path())?;
-    let test_files = work.path().join("test_files");
-    let skips = datafusion_skips();
+    // Removing the scratch directory at the end removes the links into `data`, never what
+    // they point to (`remove_dir_all` does not follow symlinks).
+    let scratch = tempfile::tempdir()?;
+    // Canonical: the working directory a process sees is the physical one, and plans print
+    // paths resolved against it.
+    let root = scratch.path().canonicalize()?;
+    let work = root.join("datafusion").join("sqllogictest");
+    // A real copy, not a link: from a working directory reached through a symlink, '..'
+    // resolves physically, out of the layout.
+    copy_dir(crate_dir, &work)?;
+    if let Some(data) = data {
+        link_datafusion_data(data, &root, &work)?;
+    }
+    let has_tpch_data = work.join(TPCH_MARKER).is_file();
     let mut options = Options::datafusion_suite(floe_is_default);
-    // DataFusion's runner shows its checkout as WORKSPACE_ROOT, test files living under
-    // WORKSPACE_ROOT/datafusion/sqllogictest; here they live in the scratch copy. Plans
-    // print paths as object-store paths (no leading '/').
-    let root = work.path().canonicalize()?;
+    // DataFusion's runner shows its checkout root as WORKSPACE_ROOT (test files under
+    // WORKSPACE_ROOT/datafusion/sqllogictest, data under WORKSPACE_ROOT/datafusion/core,
+    // WORKSPACE_ROOT/testing, ...); the scratch root has the same shape, so one
+    // replacement covers the crate copy and the data alike and none can shadow another.
+    // Plans print paths as object-store paths (no leading '/').
     options.replace_in_results.push((
         root.display()
             .to_string()
             .trim_start_matches('/')
             .to_string(),
-        "WORKSPACE_ROOT/datafusion/sqllogictest".to_string(),
+        "WORKSPACE_ROOT".to_string(),
     ));
+    let skips = datafusion_skip_entries();
+    let previous = std::env::current_dir()?;
+    std::env::set_current_dir(&work)?;
+    // The working directory is restored even when a file cannot be read, so the caller is
+    // not left in the scratch directory about to be removed.
+    let result = run_suite_files(&work, &options, &skips, data.is_some(), has_tpch_data).await;
+    std::env::set_current_dir(previous)?;
+    result
+}
+
+/// Runs the suite's files under `work/test_files` (the working directory), skipping
+/// those whose skip-list condition holds.
+async fn run_suite_files(
+    work: &Path,
+    options: &Options,
+    skips: &[SkipEntry],
+    has_data: bool,
+    has_tpch_data: bool,
+) -> std::io::Result<(Summary, Vec<(String, String)>)> {
+    let test_files = work.join("test_files");
     let mut summary = Summary::default();
     let mut skipped = Vec::new();
     for file in collect_files(&test_files)? {
@@ -431,12 +546,23 @@ pub async fn run_datafusion_suite(
             .unwrap_or(&file)
             .display()
             .to_string();
-        if let Some((_, reason)) = skips
-            .iter()
-            .find(|(p, _)| rel == *p || (p.ends_with('/') && rel.starts_with(p.as_str())))
-        {
-            skipped.push((rel, reason.clone()));
-            continue;
+        if let Some(entry) = skips.iter().find(|e| e.covers(&rel)) {
+            let skip = match entry.when {
+                SkipWhen::Always => Some(entry.reason.clone()),
+                SkipWhen::WithoutData => (!has_data)
+                    .then(|| format!("{}; runs with --datafusion-data DIR", entry.reason)),
+                SkipWhen::WithoutTpchData => (!has_tpch_data).then(|| {
+                    format!(
+                        "{}; runs once {TPCH_MARKER} exists (in the crate, or as \
+                         tpch-data/lineitem.tbl in the --datafusion-data DIR)",
+                        entry.reason
+                    )
+                }),
+            };
+            if let Some(reason) = skip {
+                skipped.push((rel, reason));
+                continue;
+            }
         }
         let stem = file
             .file_stem()
@@ -446,7 +572,7 @@ pub async fn run_datafusion_suite(
         let _ = std::fs::remove_dir_all(&scratch);
         std::fs::create_dir_all(&scratch)?;
         let start = Instant::now();
-        let result = run_file(&file, &options).await;
+        let result = run_file(&file, options).await;
         let elapsed = start.elapsed();
         match result {
             Ok(()) => summary.passed += 1,
@@ -458,8 +584,62 @@ pub async fn run_datafusion_suite(
             elapsed,
         });
     }
-    std::env::set_current_dir(previous)?;
     Ok((summary, skipped))
+}
+
+/// Links each of [`DATAFUSION_DATA_PARTS`] present in `data` to the same place under
+/// `root`, and `data/tpch-data` to `work/test_files/tpch/data` if the crate copy has no
+/// such folder. Fails, naming `data`, if it is missing or holds none of the parts: a
+/// mistyped directory would otherwise only show as many failing files.
+fn link_datafusion_data(data: &Path, root: &Path, work: &Path) -> std::io::Result<()> {
+    let named = |e: std::io::Error| {
+        std::io::Error::new(
+            e.kind(),
+            format!("data directory '{}': {e}", data.display()),
+        )
+    };
+    // Absolute targets: a relative one would resolve from the link's own folder.
+    let data = data.canonicalize().map_err(named)?;
+    let mut linked = 0;
+    for part in DATAFUSION_DATA_PARTS {
+        let target = data.join(part);
+        if target.is_dir() {
+            symlink_dir(&target, &root.join(part))?;
+            linked += 1;
+        }
+    }
+    if linked == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "data directory '{}' holds none of {}",
+                data.display(),
+                DATAFUSION_DATA_PARTS.join(", ")
+            ),
+        ));
+    }
+    let tpch = data.join("tpch-data");
+    let tpch_link = work.join("test_files").join("tpch").join("data");
+    if tpch.is_dir() && !tpch_link.exists() {
+        if let Some(parent) = tpch_link.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        symlink_dir(&tpch, &tpch_link)?;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn symlink_dir(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(not(unix))]
+fn symlink_dir(_target: &Path, _link: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "--datafusion-data needs symbolic links (Unix only)",
+    ))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -498,4 +678,48 @@ where
         })?
         .join()
         .map_err(|_| std::io::Error::other("the sqllogictest thread panicked"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_list_entries_parse() {
+        let lines = DATAFUSION_SKIP_LIST
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .count();
+        let entries = datafusion_skip_entries();
+        assert_eq!(entries.len(), lines, "a skip-list line without a tab");
+        for e in &entries {
+            // A tab left in the reason is a condition this runner does not know.
+            assert!(
+                !e.reason.is_empty() && !e.reason.contains('\t'),
+                "{}: empty reason or unknown condition",
+                e.path
+            );
+        }
+        assert!(entries.iter().any(|e| e.when == SkipWhen::WithoutData));
+        assert!(entries.iter().any(|e| e.when == SkipWhen::WithoutTpchData));
+    }
+
+    #[test]
+    fn skip_line_conditions() {
+        let e = parse_skip_line("a.slt\tneeds-data\treads data").unwrap();
+        assert_eq!(
+            (e.when, e.reason.as_str()),
+            (SkipWhen::WithoutData, "reads data")
+        );
+        let e = parse_skip_line("tpch/tpch.slt\tneeds-tpch-data\tTPC-H").unwrap();
+        assert_eq!(e.when, SkipWhen::WithoutTpchData);
+        let e = parse_skip_line("b.slt\tneeds a fixture").unwrap();
+        assert_eq!(
+            (e.when, e.reason.as_str()),
+            (SkipWhen::Always, "needs a fixture")
+        );
+        let e = parse_skip_line("spark/\tSpark functions").unwrap();
+        assert!(e.covers("spark/math/abs.slt") && !e.covers("sparkle.slt"));
+        assert!(parse_skip_line("no tab here").is_none());
+    }
 }

@@ -492,6 +492,7 @@ impl Session {
         let plan = crate::frontend::names::plan_with_unique_names(
             &self.ctx.state(),
             DFStatement::Statement(Box::new(ast::Statement::Query(query))),
+            self.friendly_sql(),
         )
         .await?;
         let plan = if ct.columns.is_empty() {

@@ -147,6 +147,7 @@ pub fn parse_statement(
     ctx: &SessionContext,
     sql: &str,
     exponent_as_double: bool,
+    friendly_sql: bool,
 ) -> Result<DFStatement> {
     check_expression_depth(sql)?;
     let (recursion_limit, dialect_name, decimal_literals) = {
@@ -205,7 +206,9 @@ pub fn parse_statement(
         reject_known_planner_panics(s)?;
         normalize_set(s)?;
         unalias_delete_target(s);
-        crate::frontend::interval::rewrite_interval_arithmetic(s);
+        if friendly_sql {
+            crate::frontend::interval::rewrite_interval_arithmetic(s);
+        }
         if decimal_literals && exponent_as_double {
             exponent_literals_as_double(s);
         }

@@ -106,6 +106,8 @@ pub struct SessionShared {
     statement: Mutex<Option<Arc<StatementView>>>,
     /// The open transaction, if any.
     pub txn: Mutex<Option<Txn>>,
+    /// [`SessionOptions::friendly_sql`] of the session.
+    pub friendly_sql: std::sync::atomic::AtomicBool,
     /// Session-local tables that are not Iceberg tables (external tables, temporary
     /// views), by (schema, name).
     pub local: dashmap::DashMap<(String, String), Arc<dyn TableProvider>>,
@@ -124,6 +126,7 @@ impl SessionShared {
             statement: Mutex::new(None),
             txn: Mutex::new(None),
             local: dashmap::DashMap::new(),
+            friendly_sql: std::sync::atomic::AtomicBool::new(true),
             state: std::sync::OnceLock::new(),
         })
     }
@@ -330,6 +333,11 @@ pub struct SessionOptions {
     /// exponent (`1e3`) stay DOUBLE. `SET datafusion.sql_parser.parse_float_as_decimal`
     /// changes it per session.
     pub decimal_literals: bool,
+    /// Accept SQL that DuckDB and PostgreSQL accept and DataFusion refuses: repeated
+    /// output names (`SELECT 1, 1`) named as DuckDB names them, and intervals scaled by
+    /// numbers (`3 * INTERVAL '1 day'`). Off, DataFusion refuses them as it does (its own
+    /// test suites expect the refusals).
+    pub friendly_sql: bool,
 }
 
 impl Default for SessionOptions {
@@ -339,6 +347,7 @@ impl Default for SessionOptions {
             target_partitions: 0,
             information_schema: true,
             decimal_literals: true,
+            friendly_sql: true,
         }
     }
 }
@@ -394,6 +403,7 @@ pub fn attach(ctx: &SessionContext, shared: &Arc<SessionShared>) {
     crate::provider::table_function::FloeTableFunction::register(ctx);
     // Called by the front end's rewrite of interval arithmetic (`3 * INTERVAL '1 day'`).
     ctx.register_udf(crate::frontend::interval::interval_mul_udf());
+    ctx.register_udf(crate::frontend::interval::interval_div_udf());
 }
 
 /// Something that holds an open warehouse (the `floe` crate's `Floe`, or an [`Engine`]).
@@ -470,6 +480,9 @@ impl Session {
     /// A new session over `engine`.
     pub fn new(engine: Arc<Engine>, options: SessionOptions) -> Result<Self> {
         let shared = SessionShared::new(engine);
+        shared
+            .friendly_sql
+            .store(options.friendly_sql, std::sync::atomic::Ordering::Relaxed);
         let ctx = build_context(&shared, &options)?;
         Ok(Self {
             ctx,
@@ -531,7 +544,14 @@ impl Session {
 
     /// Parses one statement the way every statement is parsed ([`crate::parse`]).
     pub(crate) fn parse_checked(&self, sql: &str) -> Result<DFStatement> {
-        crate::parse::parse_statement(&self.ctx, sql, self.decimal_literals)
+        crate::parse::parse_statement(&self.ctx, sql, self.decimal_literals, self.friendly_sql())
+    }
+
+    /// [`SessionOptions::friendly_sql`].
+    pub(crate) fn friendly_sql(&self) -> bool {
+        self.shared
+            .friendly_sql
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Evaluates the constant expression `expr` (a time-travel value, a procedure

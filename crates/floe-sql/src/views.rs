@@ -130,7 +130,7 @@ impl Session {
         let plan = EXPANDING
             .scope(
                 vec![ident.clone()],
-                names::plan_with_unique_names(&state, statement),
+                names::plan_with_unique_names(&state, statement, self.friendly_sql()),
             )
             .await?;
         let fields = view_fields(&plan, v, &name.display())?;
@@ -387,7 +387,7 @@ async fn plan_view(
         decimal_literals,
     };
     let (statement, _) = session.parse(&sql, &split::leading_keyword(&sql)).await?;
-    let plan = names::plan_with_unique_names(&state, statement).await?;
+    let plan = names::plan_with_unique_names(&state, statement, session.friendly_sql()).await?;
     let schema = version.schema(metadata).map_err(iceberg_to_df)?;
     let columns: Vec<String> = schema
         .as_struct()

@@ -1,5 +1,7 @@
 //! `floe-slt [--warehouse DIR|s3://BUCKET/PREFIX] [--complete] PATH...`: runs sqllogictest files through
 //! floe's front end. Prints one line per file and a summary; exits 0 only if all pass.
+//! `floe-slt --datafusion-suite CRATE_DIR [--datafusion-data DIR] [--floe-default]` runs
+//! DataFusion's own suite instead.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +31,12 @@ struct Args {
     /// tables the tests create become Iceberg tables.
     #[arg(long, requires = "datafusion_suite")]
     floe_default: bool,
+    /// With --datafusion-suite: the data the suite reads outside the crate, laid out as in
+    /// DataFusion's checkout (datafusion/core, datafusion/datasource-arrow, testing,
+    /// parquet-testing; optionally tpch-data for TPC-H). The files of the skip list marked
+    /// needs-data then run.
+    #[arg(long, value_name = "DIR", requires = "datafusion_suite")]
+    datafusion_data: Option<PathBuf>,
     /// .slt files or directories (searched recursively).
     #[arg(required_unless_present = "datafusion_suite", value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -44,8 +52,9 @@ fn main() -> ExitCode {
     };
     let summary = if let Some(dir) = &args.datafusion_suite {
         let (dir2, floe_default) = (dir.clone(), args.floe_default);
+        let data = args.datafusion_data.clone();
         let run = floe_slt::block_on_with_big_stack(async move {
-            floe_slt::run_datafusion_suite(&dir2, floe_default).await
+            floe_slt::run_datafusion_suite(&dir2, floe_default, data.as_deref()).await
         });
         match run.and_then(|r| r) {
             Ok((summary, skipped)) => {

@@ -16,25 +16,29 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as SqlExpr, Statement};
 
-/// Name of the scaling function the rewrite calls.
+/// Name of the scaling function the rewrite calls for products.
 pub const INTERVAL_MUL: &str = "floe_interval_mul";
+/// Name of the scaling function the rewrite calls for quotients.
+pub const INTERVAL_DIV: &str = "floe_interval_div";
 
 /// Rewrites `x * <interval>`, `<interval> * x` and `<interval> / x`, where `<interval>`
-/// is an interval literal (or such a product), to [`INTERVAL_MUL`].
+/// is an interval literal (or such a product), to [`INTERVAL_MUL`] / [`INTERVAL_DIV`].
+/// `x` is passed as written: the functions accept numbers only, so `timestamp * interval`
+/// still fails planning as in DataFusion, and never scales by a timestamp's epoch value.
 pub fn rewrite_interval_arithmetic(statement: &mut Statement) {
     use datafusion::sql::sqlparser::ast::visit_expressions_mut;
     let _ = visit_expressions_mut(statement, |e| {
         if let SqlExpr::BinaryOp { left, op, right } = e {
             let call = match op {
                 BinaryOperator::Multiply if is_interval(right) && !is_interval(left) => {
-                    Some(format!("{INTERVAL_MUL}({right}, CAST({left} AS DOUBLE))"))
+                    Some(format!("{INTERVAL_MUL}({right}, {left})"))
                 }
                 BinaryOperator::Multiply if is_interval(left) && !is_interval(right) => {
-                    Some(format!("{INTERVAL_MUL}({left}, CAST({right} AS DOUBLE))"))
+                    Some(format!("{INTERVAL_MUL}({left}, {right})"))
                 }
-                BinaryOperator::Divide if is_interval(left) && !is_interval(right) => Some(
-                    format!("{INTERVAL_MUL}({left}, CAST(1 AS DOUBLE) / CAST({right} AS DOUBLE))"),
-                ),
+                BinaryOperator::Divide if is_interval(left) && !is_interval(right) => {
+                    Some(format!("{INTERVAL_DIV}({left}, {right})"))
+                }
                 _ => None,
             };
             if let Some(call) = call
@@ -60,27 +64,40 @@ fn is_interval(e: &SqlExpr) -> bool {
     match e {
         SqlExpr::Interval(_) => true,
         SqlExpr::Nested(inner) => is_interval(inner),
-        SqlExpr::Function(f) => f.name.to_string().eq_ignore_ascii_case(INTERVAL_MUL),
+        SqlExpr::Function(f) => {
+            let name = f.name.to_string();
+            name.eq_ignore_ascii_case(INTERVAL_MUL) || name.eq_ignore_ascii_case(INTERVAL_DIV)
+        }
         _ => false,
     }
 }
 
-/// The scaling function.
+/// The scaling functions: by a factor, and by the inverse of a divisor.
 pub fn interval_mul_udf() -> ScalarUDF {
     ScalarUDF::new_from_impl(IntervalMul {
-        signature: Signature::exact(
-            vec![
-                DataType::Interval(IntervalUnit::MonthDayNano),
-                DataType::Float64,
-            ],
-            Volatility::Immutable,
-        ),
+        signature: Signature::user_defined(Volatility::Immutable),
+        divide: false,
+    })
+}
+
+/// See [`interval_mul_udf`].
+pub fn interval_div_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(IntervalMul {
+        signature: Signature::user_defined(Volatility::Immutable),
+        divide: true,
     })
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct IntervalMul {
     signature: Signature,
+    divide: bool,
+}
+
+impl IntervalMul {
+    fn operator(&self) -> &'static str {
+        if self.divide { "/" } else { "*" }
+    }
 }
 
 impl ScalarUDFImpl for IntervalMul {
@@ -89,30 +106,59 @@ impl ScalarUDFImpl for IntervalMul {
     }
 
     fn name(&self) -> &str {
-        INTERVAL_MUL
+        if self.divide {
+            INTERVAL_DIV
+        } else {
+            INTERVAL_MUL
+        }
     }
 
     fn signature(&self) -> &Signature {
         &self.signature
     }
 
+    /// An interval and a number (or NULL); anything else is the error DataFusion gives
+    /// for the arithmetic written.
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        let [interval, factor] = args else {
+            return datafusion::common::plan_err!("{} takes an interval and a number", self.name());
+        };
+        let number = factor.is_numeric() || factor == &DataType::Null;
+        if !matches!(interval, DataType::Interval(_)) || !number {
+            let (left, right) = if self.divide {
+                (interval, factor)
+            } else {
+                (factor, interval)
+            };
+            return datafusion::common::plan_err!(
+                "Cannot coerce arithmetic expression {left} {} {right} to valid types",
+                self.operator()
+            );
+        }
+        Ok(vec![
+            DataType::Interval(IntervalUnit::MonthDayNano),
+            DataType::Float64,
+        ])
+    }
+
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
         Ok(DataType::Interval(IntervalUnit::MonthDayNano))
     }
 
-    /// Named as the product it stands for (`... * n`), not as a call.
+    /// Named as the product or quotient it stands for (`... * n`), not as a call.
     fn schema_name(&self, args: &[datafusion::logical_expr::Expr]) -> Result<String> {
         use datafusion::logical_expr::Expr;
         let [interval, factor] = args else {
-            return Ok(INTERVAL_MUL.to_string());
+            return Ok(self.name().to_string());
         };
         let factor = match factor {
             Expr::Cast(c) => c.expr.as_ref(),
             other => other,
         };
         Ok(format!(
-            "{} * {}",
+            "{} {} {}",
             interval.schema_name(),
+            self.operator(),
             factor.schema_name()
         ))
     }
@@ -131,16 +177,18 @@ impl ScalarUDFImpl for IntervalMul {
                 out.push(None);
                 continue;
             }
-            match scale(intervals.value(i), factors.value(i)) {
+            let factor = if self.divide {
+                1.0 / factors.value(i)
+            } else {
+                factors.value(i)
+            };
+            match scale(intervals.value(i), factor) {
                 Some(v) => out.push(Some(v)),
-                None if !factors.value(i).is_finite() => {
+                None if !factor.is_finite() => {
                     return exec_err!("division of an interval by zero");
                 }
                 None => {
-                    return exec_err!(
-                        "interval out of range when multiplied by {}",
-                        factors.value(i)
-                    );
+                    return exec_err!("interval out of range when multiplied by {factor}");
                 }
             }
         }
@@ -218,11 +266,11 @@ mod tests {
         };
         assert_eq!(
             rewritten("SELECT 3 * INTERVAL '1 minute'"),
-            "SELECT floe_interval_mul(INTERVAL '1 minute', CAST(3 AS DOUBLE))"
+            "SELECT floe_interval_mul(INTERVAL '1 minute', 3)"
         );
         assert_eq!(
             rewritten("SELECT (INTERVAL '1 day') / n FROM t"),
-            "SELECT floe_interval_mul((INTERVAL '1 day'), CAST(1 AS DOUBLE) / CAST(n AS DOUBLE)) FROM t"
+            "SELECT floe_interval_div((INTERVAL '1 day'), n) FROM t"
         );
         // Interval by interval, and numbers alone, are left to DataFusion.
         assert_eq!(rewritten("SELECT 2 * 3"), "SELECT 2 * 3");

@@ -140,7 +140,7 @@ impl Session {
             );
         }
         let state = self.ctx.state();
-        let plan = names::plan_with_unique_names(&state, statement).await?;
+        let plan = names::plan_with_unique_names(&state, statement, self.friendly_sql()).await?;
         // TRUNCATE is DELETE without WHERE: the same commit, and a row count that leaves
         // out rows delete files already removed.
         if let LogicalPlan::Dml(dml) = &plan

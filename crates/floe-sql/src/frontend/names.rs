@@ -23,15 +23,17 @@ use datafusion::sql::sqlparser::ast::{
 /// The part of DataFusion's error that this module answers.
 const DUPLICATE_NAMES: &str = "Projections require unique expression names";
 
-/// Plans `statement`; if DataFusion refuses it for duplicate output names, plans it again
-/// with every SELECT list named as DuckDB names it.
+/// Plans `statement`; if DataFusion refuses it for duplicate output names (and `friendly`,
+/// the session's `friendly_sql`, allows), plans it again with every SELECT list named as
+/// DuckDB names it.
 pub async fn plan_with_unique_names(
     state: &datafusion::execution::SessionState,
     statement: DFStatement,
+    friendly: bool,
 ) -> Result<LogicalPlan> {
     let retry = statement.clone();
     match state.statement_to_plan(statement).await {
-        Err(e) if e.to_string().contains(DUPLICATE_NAMES) => {
+        Err(e) if friendly && e.to_string().contains(DUPLICATE_NAMES) => {
             let mut renamed = retry;
             if !name_select_lists(&mut renamed) {
                 return Err(e);
