@@ -531,6 +531,11 @@ impl Session {
             arrow.metadata().clone(),
         );
         let schema = types::arrow_schema_to_iceberg(&arrow)?;
+        let schema = if ct.columns.is_empty() {
+            schema
+        } else {
+            with_declared_uuids(schema, &ct.columns)?
+        };
         Ok((schema, Some(plan)))
     }
 
@@ -764,10 +769,47 @@ fn type_values_by_columns(query: &mut ast::Query, columns: &[ColumnDef]) -> Resu
 }
 
 /// The Arrow schema a CREATE TABLE column list declares (through its Iceberg schema, so
-/// the types are those the table will have).
+/// the types are those the table will have, as DataFusion sees them: a top-level `UUID`
+/// column is canonical text, `crate::uuid_text`).
 fn column_list_arrow_schema(columns: &[ColumnDef]) -> Result<datafusion::arrow::datatypes::Schema> {
     let (schema, _) = types::schema_from_column_defs(&normalized_columns(columns))?;
-    iceberg::arrow::schema_to_arrow_schema(&schema).map_err(iceberg_to_df)
+    let arrow = iceberg::arrow::schema_to_arrow_schema(&schema).map_err(iceberg_to_df)?;
+    Ok(crate::uuid_text::with_text_uuids(&schema, arrow))
+}
+
+/// `schema` (a CTAS table's, made from its query's Arrow result) with the top-level
+/// columns the column list declares `UUID` typed `uuid` again: the query delivers them as
+/// text (`column_list_arrow_schema`), which alone would make them `string`.
+fn with_declared_uuids(schema: Schema, columns: &[ColumnDef]) -> Result<Schema> {
+    let (declared, _) = types::schema_from_column_defs(&normalized_columns(columns))?;
+    let declared = declared.as_struct().fields();
+    if !declared
+        .iter()
+        .any(|d| crate::uuid_text::is_uuid(&d.field_type))
+    {
+        return Ok(schema);
+    }
+    // Both schemas list the same columns in the same order (`cast_to_columns` checked the
+    // count), and uuid is primitive, so no nested field ids shift.
+    let fields: Vec<Arc<NestedField>> = schema
+        .as_struct()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match declared.get(i) {
+            Some(d) if crate::uuid_text::is_uuid(&d.field_type) => {
+                let mut f = f.as_ref().clone();
+                f.field_type = Box::new(Type::Primitive(PrimitiveType::Uuid));
+                Arc::new(f)
+            }
+            _ => f.clone(),
+        })
+        .collect();
+    Schema::builder()
+        .with_fields(fields)
+        .with_identifier_field_ids(schema.identifier_field_ids())
+        .build()
+        .map_err(iceberg_to_df)
 }
 
 fn cast_to_columns(plan: LogicalPlan, columns: &[ColumnDef]) -> Result<LogicalPlan> {
@@ -1258,6 +1300,16 @@ fn partition_spec(schema: &Schema, items: &[PartitionItem]) -> Result<UnboundPar
                 item.text,
                 item.column,
                 types::iceberg_type_to_sql(&Type::Primitive(p.clone()))
+            );
+        }
+        // iceberg-rust (0.10) cannot write a uuid partition value into a manifest; a
+        // table created so would refuse every INSERT. bucket(n, col) works.
+        if matches!(p, iceberg::spec::PrimitiveType::Uuid) && item.transform == Transform::Identity
+        {
+            return plan_err!(
+                "cannot partition by uuid column '{}' itself: partition by bucket(n, {}) instead (floe cannot write uuid partition values yet)",
+                item.column,
+                item.column
             );
         }
         builder = builder

@@ -18,6 +18,7 @@ pub mod session;
 pub mod stats;
 pub mod time_travel;
 pub mod types;
+pub mod uuid_text;
 pub mod views;
 pub mod write;
 

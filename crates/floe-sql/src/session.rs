@@ -381,10 +381,30 @@ pub fn build_context(
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
+        .with_type_planner(Arc::new(FloeTypes))
         .build();
     let ctx = SessionContext::new_with_state(state);
     attach(&ctx, shared);
     Ok(ctx)
+}
+
+/// SQL types DataFusion does not plan itself: `UUID` is `Utf8`, the canonical text floe
+/// reads uuid columns as (`crate::uuid_text`), so `'...'::uuid` and `CAST(x AS UUID)`
+/// plan. CREATE TABLE and ALTER TABLE read column types from the SQL text
+/// (`crate::types`), never through this, so a `UUID` column is still Iceberg `uuid`.
+#[derive(Debug)]
+struct FloeTypes;
+
+impl datafusion::logical_expr::planner::TypePlanner for FloeTypes {
+    fn plan_type(
+        &self,
+        sql_type: &datafusion::sql::sqlparser::ast::DataType,
+    ) -> Result<Option<datafusion::arrow::datatypes::DataType>> {
+        Ok(
+            matches!(sql_type, datafusion::sql::sqlparser::ast::DataType::Uuid)
+                .then_some(datafusion::arrow::datatypes::DataType::Utf8),
+        )
+    }
 }
 
 /// Makes the warehouse of `shared` reachable in `ctx` under its catalog name: the catalog
@@ -497,7 +517,9 @@ impl Session {
     /// warehouse, registered in `ctx` as catalog `catalog_name` (replacing a catalog of
     /// that name). `ctx`'s default catalog and schema are left as they are.
     /// Statements run through `ctx.sql()` directly still reach the same catalog,
-    /// without floe's extensions.
+    /// without floe's extensions. `ctx` keeps its own SQL type planning: the `UUID`
+    /// spelling in a cast (`'...'::uuid`) plans only if it knows it — casting to VARCHAR
+    /// works everywhere, since uuid columns read as text.
     pub fn from_context(
         ctx: SessionContext,
         warehouse: &impl Warehouse,

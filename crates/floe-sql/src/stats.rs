@@ -22,8 +22,10 @@
 //!   column (Iceberg bounds exclude NaN, while Arrow orders NaN above every number);
 //! * a zero float bound is widened to `-0.0` (lower) / `+0.0` (upper), since Arrow's total
 //!   order puts `-0.0` below `+0.0` and writers differ on which zero they record;
-//! * UUID bounds are never used (older Java writers ordered UUIDs as signed longs, which
-//!   differs from the byte order DataFusion compares `FixedSizeBinary(16)` in);
+//! * UUID bounds are not file statistics, and prune files only for `=`, `!=`, `IN` with
+//!   canonical literals ([`prune_files`]): older Java writers ordered UUIDs as two signed
+//!   longs, not in the unsigned byte order (which canonical text shares) newer writers use,
+//!   and a file does not say which order its bounds are in;
 //! * a filter (or conjunct) that cannot be planned or evaluated keeps every file, and a
 //!   panic anywhere in the pruning path is caught and also keeps every file.
 
@@ -35,12 +37,13 @@ use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::stats::Precision;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, ColumnStatistics, DFSchema, ScalarValue, Statistics};
 use datafusion::logical_expr::execution_props::ExecutionProps;
+use datafusion::logical_expr::expr::InList;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::utils::split_conjunction_owned;
-use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_optimizer::pruning::PruningPredicate;
@@ -66,7 +69,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// * `Timestamp(unit, None)` ← timestamp, timestamp_ns, date (v3 promotion);
 ///   `Timestamp(unit, Some(tz))` ← timestamptz, timestamptz_ns. Unit changes must be exact
 ///   (e.g. nanoseconds → microseconds only for multiples of 1000);
-/// * `Utf8`, `LargeUtf8`, `Utf8View` ← string;
+/// * `Utf8`, `LargeUtf8`, `Utf8View` ← string, uuid (canonical text);
 /// * `Binary`, `LargeBinary`, `BinaryView` ← binary, fixed, uuid (16 big-endian bytes);
 /// * `FixedSizeBinary(n)` ← fixed, binary or uuid whose byte length is exactly `n`.
 pub fn datum_to_scalar(datum: &Datum, target: &DataType) -> Option<ScalarValue> {
@@ -149,10 +152,13 @@ pub fn datum_to_scalar(datum: &Datum, target: &DataType) -> Option<ScalarValue> 
             })
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let (Prim::String, Lit::String(s)) = (ty, lit) else {
-                return None;
+            let s = match (ty, lit) {
+                (Prim::String, Lit::String(s)) => s.clone(),
+                // A top-level uuid column reads as its canonical text (`crate::uuid_text`).
+                (Prim::Uuid, Lit::UInt128(u)) => crate::uuid_text::text_of_u128(*u),
+                _ => return None,
             };
-            let s = Some(s.clone());
+            let s = Some(s);
             Some(match target {
                 DataType::Utf8 => ScalarValue::Utf8(s),
                 DataType::LargeUtf8 => ScalarValue::LargeUtf8(s),
@@ -255,10 +261,48 @@ fn field_id(field: &Field) -> Option<i32> {
         .ok()
 }
 
+/// How the bounds of a uuid column are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UuidBounds {
+    /// Not at all: the default, and always for file statistics (DataFusion may use those
+    /// for any predicate, ranges included).
+    Unused,
+    /// As written, in unsigned byte order (the spec's; floe's and iceberg-rust's).
+    Unsigned,
+    /// As older Java writers ordered them, each 8-byte half a signed long: with bits 127
+    /// and 63 flipped ([`SIGN_BITS`]), which maps that order onto unsigned order. The
+    /// literals compared with must be flipped alike ([`flip_uuid_literals`]).
+    SignedLongs,
+}
+
+/// The sign bits of a uuid's two halves, read as signed longs.
+const SIGN_BITS: u128 = (1 << 127) | (1 << 63);
+
+/// A uuid bound as canonical text (`Utf8`, as floe reads a top-level uuid column), read as
+/// `mode` says.
+fn uuid_bound(datum: &Datum, target: &DataType, mode: UuidBounds) -> Option<ScalarValue> {
+    let Lit::UInt128(v) = datum.literal() else {
+        return None;
+    };
+    let v = match mode {
+        UuidBounds::Unused => return None,
+        UuidBounds::Unsigned => *v,
+        UuidBounds::SignedLongs => *v ^ SIGN_BITS,
+    };
+    (target == &DataType::Utf8).then(|| ScalarValue::Utf8(Some(crate::uuid_text::text_of_u128(v))))
+}
+
 /// The file's lower (or upper) bound for field `id` as a scalar of type `target`, when it is
-/// safe to use for pruning: never for UUIDs, and for floating point only when the file
-/// records that the column holds no NaN. Zero float bounds are widened across `±0.0`.
-fn usable_bound(file: &DataFile, id: i32, target: &DataType, upper: bool) -> Option<ScalarValue> {
+/// safe to use for pruning: for UUIDs only as `uuid` says, and for floating point only when
+/// the file records that the column holds no NaN. Zero float bounds are widened across
+/// `±0.0`.
+fn usable_bound(
+    file: &DataFile,
+    id: i32,
+    target: &DataType,
+    upper: bool,
+    uuid: UuidBounds,
+) -> Option<ScalarValue> {
     let bounds = if upper {
         file.upper_bounds()
     } else {
@@ -266,7 +310,7 @@ fn usable_bound(file: &DataFile, id: i32, target: &DataType, upper: bool) -> Opt
     };
     let datum = bounds.get(&id)?;
     let unusable = match datum.data_type() {
-        Prim::Uuid => true,
+        Prim::Uuid => return uuid_bound(datum, target, uuid),
         Prim::Float | Prim::Double => {
             datum.is_nan() || file.nan_value_counts().get(&id) != Some(&0)
         }
@@ -332,10 +376,10 @@ fn column_stats(file: &DataFile, field: &Field, inexact: bool) -> ColumnStatisti
     if let Some(nulls) = file.null_value_counts().get(&id) {
         stats.null_count = count_precision(*nulls, inexact);
     }
-    if let Some(min) = usable_bound(file, id, target, false) {
+    if let Some(min) = usable_bound(file, id, target, false, UuidBounds::Unused) {
         stats.min_value = Precision::Inexact(min);
     }
-    if let Some(max) = usable_bound(file, id, target, true) {
+    if let Some(max) = usable_bound(file, id, target, true, UuidBounds::Unused) {
         stats.max_value = Precision::Inexact(max);
     }
     stats
@@ -351,6 +395,8 @@ fn column_stats(file: &DataFile, field: &Field, inexact: bool) -> ColumnStatisti
 pub struct FilePruningStats<'a> {
     files: &'a [&'a DataFile],
     schema: SchemaRef,
+    /// How uuid bounds are read (not at all unless a conjunct allows it).
+    uuid_bounds: UuidBounds,
 }
 
 impl<'a> FilePruningStats<'a> {
@@ -360,7 +406,29 @@ impl<'a> FilePruningStats<'a> {
         Self {
             files,
             schema: Arc::clone(schema),
+            uuid_bounds: UuidBounds::Unused,
         }
+    }
+
+    /// The same files, their uuid bounds read as `mode` says.
+    fn with_uuid_bounds(&self, mode: UuidBounds) -> Self {
+        Self {
+            uuid_bounds: mode,
+            ..self.clone()
+        }
+    }
+
+    /// Whether any file bounds `column` with uuid values.
+    fn is_uuid_column(&self, column: &str) -> bool {
+        let Some((_, id)) = self.primitive_field(&Column::new_unqualified(column)) else {
+            return false;
+        };
+        self.files.iter().any(|f| {
+            f.lower_bounds()
+                .get(&id)
+                .or_else(|| f.upper_bounds().get(&id))
+                .is_some_and(|d| matches!(d.data_type(), Prim::Uuid))
+        })
     }
 
     /// The schema field named by `column` and its Iceberg field id, for non-nested columns.
@@ -382,13 +450,15 @@ impl<'a> FilePruningStats<'a> {
         let scalars: Vec<ScalarValue> = self
             .files
             .iter()
-            .map(|file| match usable_bound(file, id, target, upper) {
-                Some(bound) => {
-                    any_known = true;
-                    bound
-                }
-                None => null.clone(),
-            })
+            .map(
+                |file| match usable_bound(file, id, target, upper, self.uuid_bounds) {
+                    Some(bound) => {
+                        any_known = true;
+                        bound
+                    }
+                    None => null.clone(),
+                },
+            )
             .collect();
         if !any_known {
             return None;
@@ -518,12 +588,143 @@ fn prune_one(
     if expr.get_type(df_schema).ok()? != DataType::Boolean {
         return None;
     }
-    let physical = create_physical_expr(&expr, df_schema, &ctx.props).ok()?;
+    // UUID bounds are in unsigned order or in older Java writers' signed-long order, and
+    // nothing says which. A conjunct whose every uuid comparison is `=`, `!=` or `IN`
+    // canonical literals holds exactly when it holds with the bounds and those literals
+    // bit-flipped from one order into the other, so it is evaluated both ways and a file
+    // is kept if either keeps it: the reading in the file's real order is right, and it
+    // keeps every file that may match. Other conjuncts read no uuid bounds.
+    let uuids: HashSet<String> = expr
+        .column_refs()
+        .iter()
+        .map(|c| c.name.clone())
+        .filter(|name| stats.is_uuid_column(name))
+        .collect();
+    if uuids.is_empty() || !uuid_faithful(&expr, &uuids) {
+        return evaluate(ctx, &expr, stats);
+    }
+    let flipped = flip_uuid_literals(expr.clone(), &uuids)?;
+    let unsigned = evaluate(ctx, &expr, &stats.with_uuid_bounds(UuidBounds::Unsigned))?;
+    let signed = evaluate(
+        ctx,
+        &flipped,
+        &stats.with_uuid_bounds(UuidBounds::SignedLongs),
+    )?;
+    (unsigned.len() == signed.len()).then(|| {
+        unsigned
+            .into_iter()
+            .zip(signed)
+            .map(|(a, b)| a || b)
+            .collect()
+    })
+}
+
+/// Which files `expr` (typed and simplified) may hold rows for, by `stats`; `None` when it
+/// prunes nothing or cannot be evaluated.
+fn evaluate(
+    ctx: &PruneContext<'_>,
+    expr: &Expr,
+    stats: &FilePruningStats<'_>,
+) -> Option<Vec<bool>> {
+    let physical = create_physical_expr(expr, &ctx.df_schema, &ctx.props).ok()?;
     let predicate = PruningPredicate::try_new(physical, Arc::clone(ctx.schema)).ok()?;
     if predicate.always_true() {
         return None;
     }
     predicate.prune(stats).ok()
+}
+
+/// The bytes of `e` when it is a string literal holding a canonical UUID.
+fn canonical_literal(e: &Expr) -> Option<[u8; 16]> {
+    let Expr::Literal(value, _) = e else {
+        return None;
+    };
+    crate::uuid_text::canonical(value.try_as_str()??)
+}
+
+fn uuid_operand(e: &Expr, uuids: &HashSet<String>) -> bool {
+    matches!(e, Expr::Column(c) if uuids.contains(&c.name))
+}
+
+/// Whether every reference in `e` to a column of `uuids` is an operand of `=` or `!=`
+/// with a canonical literal, of `[NOT] IN` a list of them, or of `IS [NOT] NULL`: the
+/// comparisons that flipping bits 127 and 63 of both sides leaves true or false as they
+/// were (ranges it does not).
+fn uuid_faithful(e: &Expr, uuids: &HashSet<String>) -> bool {
+    match e {
+        Expr::BinaryExpr(b)
+            if matches!(b.op, Operator::Eq | Operator::NotEq)
+                && ((uuid_operand(&b.left, uuids) && canonical_literal(&b.right).is_some())
+                    || (uuid_operand(&b.right, uuids) && canonical_literal(&b.left).is_some())) =>
+        {
+            true
+        }
+        Expr::InList(l) if uuid_operand(&l.expr, uuids) => {
+            l.list.iter().all(|v| canonical_literal(v).is_some())
+        }
+        Expr::IsNull(x) | Expr::IsNotNull(x) if uuid_operand(x, uuids) => true,
+        Expr::Column(c) => !uuids.contains(&c.name),
+        other => {
+            let mut faithful = true;
+            let _ = other.apply_children(|child| {
+                faithful = uuid_faithful(child, uuids);
+                Ok(if faithful {
+                    TreeNodeRecursion::Continue
+                } else {
+                    TreeNodeRecursion::Stop
+                })
+            });
+            faithful
+        }
+    }
+}
+
+/// `e` bit-flipped as [`UuidBounds::SignedLongs`] flips the bounds, when it is a
+/// canonical UUID literal; otherwise `e`.
+fn flip_literal(e: Expr) -> Expr {
+    match canonical_literal(&e) {
+        Some(bytes) => Expr::Literal(
+            ScalarValue::Utf8(Some(crate::uuid_text::text_of_u128(
+                u128::from_be_bytes(bytes) ^ SIGN_BITS,
+            ))),
+            None,
+        ),
+        None => e,
+    }
+}
+
+/// `expr` with every canonical literal compared with a column of `uuids` bit-flipped
+/// ([`flip_literal`]).
+fn flip_uuid_literals(expr: Expr, uuids: &HashSet<String>) -> Option<Expr> {
+    expr.transform_up(|e| {
+        Ok(match e {
+            Expr::BinaryExpr(b)
+                if uuid_operand(&b.left, uuids) || uuid_operand(&b.right, uuids) =>
+            {
+                let BinaryExpr { left, op, right } = b;
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(flip_literal(*left)),
+                    op,
+                    Box::new(flip_literal(*right)),
+                )))
+            }
+            Expr::InList(l) if uuid_operand(&l.expr, uuids) => {
+                let InList {
+                    expr,
+                    list,
+                    negated,
+                } = l;
+                Transformed::yes(Expr::InList(InList::new(
+                    expr,
+                    list.into_iter().map(flip_literal).collect(),
+                    negated,
+                )))
+            }
+            other => Transformed::no(other),
+        })
+    })
+    .data()
+    .ok()
 }
 
 /// Rewrites every column reference to its unqualified form.
@@ -876,7 +1077,13 @@ mod tests {
             Some(ScalarValue::Binary(Some(bytes)))
         );
         assert_eq!(datum_to_scalar(&uuid, &DataType::FixedSizeBinary(8)), None);
-        assert_eq!(datum_to_scalar(&uuid, &DataType::Utf8), None);
+        assert_eq!(
+            datum_to_scalar(&uuid, &DataType::Utf8),
+            Some(ScalarValue::Utf8(Some(
+                "00010203-0405-0607-0809-0a0b0c0d0e0f".to_string()
+            )))
+        );
+        assert_eq!(datum_to_scalar(&uuid, &DataType::Int64), None);
     }
 
     // ---------------------------------------------------------------- file_statistics
@@ -1184,5 +1391,70 @@ mod tests {
         let zeros = vec![bounds(0.0, 0.0, vec![(3, 0)])];
         assert_eq!(keep(&zeros, &[col("d").lt(lit(0.0))]), vec![true]);
         assert_eq!(keep(&zeros, &[col("d").gt(lit(0.5))]), vec![false]);
+    }
+
+    // ---------------------------------------------------------------- uuid pruning
+
+    /// The uuid whose first byte is `b`, every other byte zero.
+    fn uuid_from(b: u8) -> u128 {
+        u128::from(b) << 120
+    }
+
+    fn uuid_literal(b: u8) -> Expr {
+        lit(crate::uuid_text::text_of_u128(uuid_from(b)))
+    }
+
+    #[test]
+    fn uuid_equality_prunes_in_either_bound_order_and_ranges_never() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![field("u", DataType::Utf8, 1)]));
+        let file = |name: &str, lower: u8, upper: u8| {
+            data_file(
+                name,
+                10,
+                Metrics {
+                    lower: vec![(1, Datum::uuid(uuid::Uuid::from_u128(uuid_from(lower))))],
+                    upper: vec![(1, Datum::uuid(uuid::Uuid::from_u128(uuid_from(upper))))],
+                    nulls: vec![(1, 0)],
+                    nans: vec![],
+                },
+            )
+        };
+        // g1, g2: bounds in unsigned order. g3: bounds of {0x05.., 0xf0..} as an older
+        // Java writer ordered them (as signed longs, 0xf0.. is the smaller).
+        let files = [
+            file("g1", 0x10, 0x20),
+            file("g2", 0x30, 0x40),
+            file("g3", 0xf0, 0x05),
+        ];
+        let refs: Vec<&DataFile> = files.iter().collect();
+        let keep = |e: Expr| prune_files(&refs, &schema, &[e]);
+        assert_eq!(
+            keep(col("u").eq(uuid_literal(0x15))),
+            vec![true, false, false]
+        );
+        assert_eq!(
+            keep(col("u").eq(uuid_literal(0x05))),
+            vec![false, false, true]
+        );
+        assert_eq!(
+            keep(uuid_literal(0xf0).eq(col("u"))),
+            vec![false, false, true]
+        );
+        assert_eq!(
+            keep(col("u").in_list(vec![uuid_literal(0x35), uuid_literal(0x05)], false)),
+            vec![false, true, true]
+        );
+        // A literal in another spelling compares as text: no pruning.
+        let upper = crate::uuid_text::text_of_u128(uuid_from(0x1a)).to_uppercase();
+        assert!(upper.starts_with("1A"), "{upper}");
+        assert_eq!(keep(col("u").eq(lit(upper))), vec![true, true, true]);
+        // Ranges read no uuid bounds, and neither do file statistics.
+        assert_eq!(
+            keep(col("u").gt(uuid_literal(0x50))),
+            vec![true, true, true]
+        );
+        let stats = file_statistics(&files[0], &schema, false);
+        assert_eq!(stats.column_statistics[0].min_value, Precision::Absent);
+        assert_eq!(stats.column_statistics[0].max_value, Precision::Absent);
     }
 }

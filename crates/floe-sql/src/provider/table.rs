@@ -33,7 +33,8 @@ use crate::write::write_plan;
 
 /// The Arrow schema DataFusion sees: top-level fields keep their Iceberg field id (scans
 /// match file columns by it); nested fields drop theirs, because Arrow compares nested
-/// field metadata as part of the type and DataFusion's casts do not produce it.
+/// field metadata as part of the type and DataFusion's casts do not produce it. (Top-level
+/// uuid fields are typed `Utf8` before this, by `crate::uuid_text::with_text_uuids`.)
 pub fn dataframe_schema(iceberg_arrow: &Schema) -> SchemaRef {
     fn strip(dt: &DataType) -> DataType {
         let field = |f: &Field| {
@@ -97,8 +98,12 @@ impl FloeTable {
         iceberg_schema: IcebergSchemaRef,
         version: Option<String>,
     ) -> Result<Self> {
-        let schema =
-            dataframe_schema(&schema_to_arrow_schema(&iceberg_schema).map_err(iceberg_to_df)?);
+        // Top-level uuid columns are canonical text to DataFusion (`crate::uuid_text`).
+        let arrow = crate::uuid_text::with_text_uuids(
+            &iceberg_schema,
+            schema_to_arrow_schema(&iceberg_schema).map_err(iceberg_to_df)?,
+        );
+        let schema = dataframe_schema(&arrow);
         Ok(Self {
             ident,
             table,

@@ -16,6 +16,7 @@ pub mod deletes;
 mod nested_defaults;
 pub mod positions;
 pub mod prune;
+pub(crate) mod uuids;
 pub(crate) mod variant;
 
 use std::collections::{HashMap, HashSet};
@@ -107,6 +108,9 @@ pub struct FieldIdAdapterFactory {
     nested_defaults: HashMap<i32, Vec<nested_defaults::NestedDefault>>,
     /// Top-level field id → how it stands in for a VARIANT-bearing field.
     variants: HashMap<i32, floe_catalog::variant::VariantField>,
+    /// Top-level uuid fields, which the table's Arrow schema types as text
+    /// (`crate::uuid_text`) and files hold as 16 bytes.
+    uuids: HashSet<i32>,
     /// The table's `schema.name-mapping.default`, top level: file column name → field
     /// id. Files without field ids (tables migrated from Hive) are read through it; a
     /// table column no file column maps to reads as NULL (or its default), as in Iceberg
@@ -153,6 +157,9 @@ impl FieldIdAdapterFactory {
         for f in schema.as_struct().fields() {
             if let Some(kind) = floe_catalog::variant::variant_field(f.doc.as_deref()) {
                 out.variants.insert(f.id, kind);
+            }
+            if crate::uuid_text::is_uuid(&f.field_type) {
+                out.uuids.insert(f.id);
             }
             if let Some(default) = &f.initial_default {
                 let target = arrow
@@ -306,6 +313,7 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
         let mut refused = HashMap::new();
         let mut fills = HashMap::new();
         let mut variants = HashMap::new();
+        let mut uuid_columns = HashMap::new();
         let mut fields = Vec::with_capacity(logical.fields().len());
         for f in logical.fields() {
             let id = field_id(f);
@@ -400,6 +408,28 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
                     (VariantField::TopLevel, None) => {}
                 }
             }
+            // A top-level uuid column, which the table reads as text.
+            if id.is_some_and(|id| self.uuids.contains(&id)) && f.data_type() == &DataType::Utf8 {
+                match physical.field_with_name(&target).map(|p| p.data_type()) {
+                    Ok(dt @ DataType::FixedSizeBinary(crate::uuid_text::WIDTH)) => {
+                        // Read the bytes as they are; `UuidText` makes them text.
+                        field = field.with_data_type(dt.clone());
+                        uuid_columns.insert(f.name().clone(), ());
+                    }
+                    Ok(dt) => {
+                        refused.insert(
+                            f.name().clone(),
+                            format!(
+                                "table '{}': UUID column '{}' is stored as {dt} in a data file, not as 16 bytes; floe cannot read it",
+                                self.table,
+                                f.name()
+                            ),
+                        );
+                    }
+                    // Not in this file: NULL (or its initial default).
+                    Err(_) => {}
+                }
+            }
             if &target != f.name() {
                 rename.insert(f.name().clone(), target.clone());
             }
@@ -415,6 +445,8 @@ impl PhysicalExprAdapterFactory for FieldIdAdapterFactory {
             refused,
             fills,
             variant_columns: variants,
+            uuid_columns,
+            physical: physical.clone(),
             inner: DefaultPhysicalExprAdapter::new(renamed, physical),
         }))
     }
@@ -431,6 +463,10 @@ struct FieldIdAdapter {
     fills: HashMap<String, Vec<(Vec<usize>, ScalarValue)>>,
     /// VARIANT columns this file has (as their Parquet group), read as JSON text.
     variant_columns: HashMap<String, ()>,
+    /// UUID columns this file has (as 16 bytes), read as canonical text.
+    uuid_columns: HashMap<String, ()>,
+    /// The file's schema.
+    physical: SchemaRef,
     inner: DefaultPhysicalExprAdapter,
 }
 
@@ -483,6 +519,12 @@ impl PhysicalExprAdapter for FieldIdAdapter {
                 column: c.name().to_string(),
             })
         })?;
+        let expr = replace_columns(expr, &self.uuid_columns, |_, c, e| {
+            Arc::new(uuids::UuidText {
+                input: e,
+                column: c.name().to_string(),
+            })
+        })?;
         // Wrapped before renaming and casting, so the wrapper sees the table's struct type.
         let expr = replace_columns(expr, &self.fills, |fills, _, e| {
             Arc::new(nested_defaults::FillNested {
@@ -493,7 +535,14 @@ impl PhysicalExprAdapter for FieldIdAdapter {
         let expr = replace_columns(expr, &self.rename, |name, c, _| {
             Arc::new(PhysicalColumn::new(name, c.index()))
         })?;
-        self.inner.rewrite(expr)
+        let expr = self.inner.rewrite(expr)?;
+        // The Parquet opener prunes row groups and pages with the predicate as rewritten
+        // here: comparisons of UUID text with canonical literals become comparisons of the
+        // file's bytes, which its statistics know.
+        if self.uuid_columns.is_empty() {
+            return Ok(expr);
+        }
+        uuids::compare_bytes(expr, &self.physical)
     }
 }
 
@@ -1193,6 +1242,10 @@ fn literal_to_scalar(
         (L::Int128(v), DataType::Decimal128(p, s)) => ScalarValue::Decimal128(Some(*v), *p, *s),
         (L::UInt128(v), DataType::FixedSizeBinary(16)) => {
             ScalarValue::FixedSizeBinary(16, Some(v.to_be_bytes().to_vec()))
+        }
+        // A top-level uuid column, which reads as its canonical text (`crate::uuid_text`).
+        (L::UInt128(v), DataType::Utf8) => {
+            ScalarValue::Utf8(Some(crate::uuid_text::text_of_u128(*v)))
         }
         _ => return None,
     })

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
@@ -253,8 +253,16 @@ pub fn explain_input_error(
 }
 
 /// Casts `batch` to the table's Arrow schema (same columns, same order) and rejects NULLs
-/// in required columns with an error naming the column.
-fn conform(batch: &RecordBatch, target: &SchemaRef, table: &str) -> Result<RecordBatch> {
+/// in required columns with an error naming the column. The columns at `uuids` are the
+/// table's top-level uuid columns, which queries deliver as text (`crate::uuid_text`):
+/// text becomes the 16 bytes the file holds, and a value that is not a UUID fails the
+/// write naming the column, the table and the value.
+fn conform(
+    batch: &RecordBatch,
+    target: &SchemaRef,
+    table: &str,
+    uuids: &[usize],
+) -> Result<RecordBatch> {
     if batch.num_columns() < target.fields().len() {
         return exec_err!(
             "cannot write {} columns into table '{table}', which has {}",
@@ -267,6 +275,13 @@ fn conform(batch: &RecordBatch, target: &SchemaRef, table: &str) -> Result<Recor
         let col = batch.column(i);
         let col = if col.data_type() == field.data_type() {
             col.clone()
+        } else if uuids.contains(&i)
+            && !matches!(
+                col.data_type(),
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+            )
+        {
+            crate::uuid_text::to_bytes(col, field.name(), table)?
         } else {
             cast(col, field.data_type())?
         };
@@ -301,8 +316,17 @@ pub async fn write_plan_sized(
     target_size: Option<usize>,
 ) -> Result<(Vec<DataFile>, u64)> {
     let props = writer_properties(table, &ctx)?;
-    let target: SchemaRef =
-        Arc::new(schema_to_arrow_schema(table.metadata().current_schema()).map_err(iceberg_to_df)?);
+    let schema = table.metadata().current_schema();
+    let target: SchemaRef = Arc::new(schema_to_arrow_schema(schema).map_err(iceberg_to_df)?);
+    // Top-level uuid columns arrive as text; `conform` makes them bytes.
+    let uuids: Arc<[usize]> = schema
+        .as_struct()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| crate::uuid_text::is_uuid(&f.field_type))
+        .map(|(i, _)| i)
+        .collect();
     let partitions = plan.properties().partitioning.partition_count();
     let mut tasks = Vec::with_capacity(partitions);
     for p in 0..partitions {
@@ -310,9 +334,10 @@ pub async fn write_plan_sized(
         let builder = builder(table, table_name, props.clone(), target_size)?;
         let table = table.clone();
         let target = target.clone();
+        let uuids = uuids.clone();
         let name = table_name.to_string();
         tasks.push(tokio::spawn(async move {
-            write_stream(&table, &name, builder, target, stream).await
+            write_stream(&table, &name, builder, target, &uuids, stream).await
         }));
     }
     let mut files = Vec::new();
@@ -355,6 +380,7 @@ async fn write_stream(
     table_name: &str,
     builder: Builder,
     target: SchemaRef,
+    uuids: &[usize],
     mut stream: datafusion::execution::SendableRecordBatchStream,
 ) -> Result<(Vec<DataFile>, u64)> {
     let md = table.metadata();
@@ -364,7 +390,7 @@ async fn write_stream(
         let mut writer = builder.build(None).await.map_err(iceberg_to_df)?;
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| explain_input_error(e, &target, table_name))?;
-            let batch = conform(&batch, &target, table_name)?;
+            let batch = conform(&batch, &target, table_name, uuids)?;
             if batch.num_rows() == 0 {
                 continue;
             }
@@ -382,7 +408,7 @@ async fn write_stream(
         let mut writer = FanoutWriter::new(builder);
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| explain_input_error(e, &target, table_name))?;
-            let batch = conform(&batch, &target, table_name)?;
+            let batch = conform(&batch, &target, table_name, uuids)?;
             if batch.num_rows() == 0 {
                 continue;
             }

@@ -306,7 +306,17 @@ pub async fn load_equality(
         for (id, (name, t)) in key.field_ids.iter().zip(&key.fields) {
             let i = find(&schema, *id, name)
                 .ok_or_else(|| err(delete, format!("equality column {name} lost")))?;
-            arrays.push(cast(batch.column(i), t).map_err(|e| err(delete, e))?);
+            let column = batch.column(i);
+            // A uuid key: the table reads it as canonical text (`crate::uuid_text`), the
+            // delete file holds its 16 bytes.
+            let array = if t == &DataType::Utf8
+                && column.data_type() == &DataType::FixedSizeBinary(crate::uuid_text::WIDTH)
+            {
+                crate::uuid_text::to_text(column).map_err(|e| err(delete, e))?
+            } else {
+                cast(column, t).map_err(|e| err(delete, e))?
+            };
+            arrays.push(array);
         }
         if key.is_int() {
             let values = cast(&arrays[0], &DataType::Int64).map_err(|e| err(delete, e))?;
