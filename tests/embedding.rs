@@ -2,11 +2,14 @@
 //! `floe_table(name, version)` through plain `ctx.sql()`, several warehouses in one
 //! context, and what plain contexts refuse. Also runs `examples/embed.rs`.
 
+#[path = "support/batches.rs"]
+mod batches;
 #[path = "../examples/embed.rs"]
 mod embed;
 
+use batches::ints;
 use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::SessionContext;
 use floe::{Floe, Session};
@@ -28,16 +31,6 @@ fn rows(batches: &[RecordBatch]) -> Vec<String> {
         .filter(|l| l.starts_with("| "))
         .skip(1)
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
-fn ints(batches: &[RecordBatch]) -> Vec<i64> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let c = b.column(0).as_primitive::<Int64Type>();
-            (0..c.len()).map(|i| c.value(i)).collect::<Vec<_>>()
-        })
         .collect()
 }
 

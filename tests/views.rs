@@ -1,19 +1,11 @@
 //! Views persist with the warehouse: a view made in one process is read by the next, as
 //! an Iceberg view metadata file (view spec v1) the catalog points at.
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::Int64Type;
-use floe::Floe;
+#[path = "support/batches.rs"]
+mod batches;
 
-fn ints(batches: &[RecordBatch]) -> Vec<i64> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let c = b.column(0).as_primitive::<Int64Type>();
-            (0..c.len()).map(|i| c.value(i)).collect::<Vec<_>>()
-        })
-        .collect()
-}
+use batches::ints;
+use floe::Floe;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_view_survives_a_reopen_and_is_an_iceberg_view() {

@@ -16,16 +16,22 @@ fn pyiceberg_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-#[tokio::test]
-async fn pyiceberg_reads_a_floe_table_identically() {
-    if !pyiceberg_available() {
+/// Whether python3 with pyiceberg (and, with `duckdb`, DuckDB with its iceberg extension)
+/// can run here; in CI they must (`.ci/run` installs them), elsewhere the test is skipped.
+fn readers_available(duckdb: bool) -> bool {
+    let ready = pyiceberg_available() && (!duckdb || duckdb_available());
+    if !ready {
         assert!(
             std::env::var_os("CI").is_none(),
-            "pyiceberg is required in CI (.ci/run installs it)"
+            "pyiceberg and duckdb are required in CI (.ci/run installs them)"
         );
-        eprintln!("skipping: python3 with pyiceberg and pyarrow is not installed");
-        return;
+        eprintln!("skipping: python3 with pyiceberg (and duckdb) is not installed");
     }
+    ready
+}
+
+/// A fresh warehouse with schema `public`, its catalog, and a session on it.
+async fn warehouse_session() -> (tempfile::TempDir, RedbCatalog, Session) {
     let dir = tempfile::tempdir().unwrap();
     let catalog = RedbCatalog::open(dir.path()).await.unwrap();
     catalog
@@ -34,6 +40,15 @@ async fn pyiceberg_reads_a_floe_table_identically() {
         .unwrap();
     let engine = Engine::new(catalog.clone(), "floe").unwrap();
     let s = Session::new(engine, SessionOptions::default()).unwrap();
+    (dir, catalog, s)
+}
+
+#[tokio::test]
+async fn pyiceberg_reads_a_floe_table_identically() {
+    if !readers_available(false) {
+        return;
+    }
+    let (_dir, catalog, s) = warehouse_session().await;
     for sql in [
         "CREATE TABLE t (id BIGINT NOT NULL, i INT, s VARCHAR, d DOUBLE, dec DECIMAL(10,2), dt DATE, ts TIMESTAMP, b BOOLEAN) PARTITIONED BY (bucket(2, id), day(ts))",
         "INSERT INTO t VALUES (1, 10, 'one', 1.5, 1.25, DATE '2026-01-01', TIMESTAMP '2026-01-01 10:00:00.000001', true), (2, NULL, 'two', -0.5, 99.99, DATE '2026-02-02', TIMESTAMP '2026-02-02 00:00:00', false), (3, 30, NULL, 3.0, -1.00, NULL, TIMESTAMP '2026-03-03 23:59:59.5', NULL)",
@@ -109,13 +124,7 @@ fn python_rows(script: &str, metadata: &str) -> Vec<String> {
 /// partitioned table) reads the same in floe, pyiceberg and DuckDB's iceberg extension.
 #[tokio::test]
 async fn merge_on_read_tables_read_the_same_in_pyiceberg_and_duckdb() {
-    let ready = pyiceberg_available() && duckdb_available();
-    if !ready {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "pyiceberg and duckdb are required in CI (.ci/run installs them)"
-        );
-        eprintln!("skipping: python3 with pyiceberg and duckdb is not installed");
+    if !readers_available(true) {
         return;
     }
     // Format v2 (position delete files) and v3 (deletion vectors).
@@ -127,14 +136,7 @@ async fn merge_on_read_tables_read_the_same_in_pyiceberg_and_duckdb() {
 /// One merge-on-read table of `version`, changed by every DML kind, read by floe,
 /// PyIceberg and DuckDB.
 async fn merge_on_read_table_reads_the_same(version: u8) {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = RedbCatalog::open(dir.path()).await.unwrap();
-    catalog
-        .create_ns(&NamespaceIdent::new("public".into()), HashMap::new())
-        .await
-        .unwrap();
-    let engine = Engine::new(catalog.clone(), "floe").unwrap();
-    let s = Session::new(engine, SessionOptions::default()).unwrap();
+    let (_dir, catalog, s) = warehouse_session().await;
     let create = format!(
         "CREATE TABLE m (id BIGINT, region VARCHAR, n INT) PARTITIONED BY (region) TBLPROPERTIES \
          ('format-version' = '{version}', 'write.delete.mode' = 'merge-on-read', 'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')"
@@ -256,23 +258,10 @@ async fn merge_on_read_table_reads_the_same(version: u8) {
 /// iceberg extension; pyiceberg sees an Iceberg `uuid` column.
 #[tokio::test]
 async fn uuid_columns_read_the_same_in_pyiceberg_and_duckdb() {
-    let ready = pyiceberg_available() && duckdb_available();
-    if !ready {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "pyiceberg and duckdb are required in CI (.ci/run installs them)"
-        );
-        eprintln!("skipping: python3 with pyiceberg and duckdb is not installed");
+    if !readers_available(true) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = RedbCatalog::open(dir.path()).await.unwrap();
-    catalog
-        .create_ns(&NamespaceIdent::new("public".into()), HashMap::new())
-        .await
-        .unwrap();
-    let engine = Engine::new(catalog.clone(), "floe").unwrap();
-    let s = Session::new(engine, SessionOptions::default()).unwrap();
+    let (_dir, catalog, s) = warehouse_session().await;
     for sql in [
         "CREATE TABLE ids (id BIGINT, u UUID)",
         // Values with the high bit of either half set, where signed and unsigned orders
