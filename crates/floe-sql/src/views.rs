@@ -135,14 +135,7 @@ impl Session {
             .await?;
         let fields = view_fields(&plan, v, &name.display())?;
         if temporary {
-            let exprs: Vec<Expr> = plan
-                .schema()
-                .columns()
-                .into_iter()
-                .zip(&fields)
-                .map(|(c, f)| Expr::Column(c).alias(f.name()))
-                .collect();
-            let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+            let plan = named(plan, fields.iter().map(|f| f.name().as_str()))?;
             let view = ViewTable::new(plan, Some(original.trim().to_string()));
             self.shared.local.insert(local_key, Arc::new(view));
             return Ok(true);
@@ -220,6 +213,18 @@ impl Session {
         }
         Ok(true)
     }
+}
+
+/// `plan` with its output columns renamed, by position, to `names` (the view's columns).
+fn named<'a>(plan: LogicalPlan, names: impl Iterator<Item = &'a str>) -> Result<LogicalPlan> {
+    let exprs: Vec<Expr> = plan
+        .schema()
+        .columns()
+        .into_iter()
+        .zip(names)
+        .map(|(c, name)| Expr::Column(c).alias(name))
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
 }
 
 /// The view's columns: the query's, named by the view's column list when it has one.
@@ -403,14 +408,7 @@ async fn plan_view(
             columns.join(", ")
         );
     }
-    let exprs: Vec<Expr> = plan
-        .schema()
-        .columns()
-        .into_iter()
-        .zip(&columns)
-        .map(|(c, name)| Expr::Column(c).alias(name))
-        .collect();
-    let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+    let plan = named(plan, columns.iter().map(String::as_str))?;
     Ok(Arc::new(ViewTable::new(
         plan,
         Some(definition(ident, &sql)),

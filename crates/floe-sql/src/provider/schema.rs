@@ -155,12 +155,14 @@ impl SchemaProvider for FloeSchemaProvider {
             return self.versioned(table, spec).await;
         }
         let ident = self.ident(name);
-        if let Some(view) = self.shared.resolve_view(&ident)? {
-            return crate::views::provider(&self.shared, &ident, &view.location)
-                .await
-                .map(Some);
-        }
+        // Tables first: a name is a table or a view, never both, and tables are the hot
+        // path (the view lookup reads the statement's catalog snapshot).
         let Some(table) = self.shared.resolve(&ident).await? else {
+            if let Some(view) = self.shared.resolve_view(&ident)? {
+                return crate::views::provider(&self.shared, &ident, &view.location)
+                    .await
+                    .map(Some);
+            }
             // "t$snapshots" and friends.
             if let Some((base, kind)) = name.rsplit_once('$')
                 && let Some(t) = self.shared.resolve(&self.ident(base)).await?
