@@ -8,6 +8,7 @@ mod helper;
 mod pager;
 mod print;
 mod repl;
+mod serve;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -66,6 +67,20 @@ struct Args {
     /// anything; print the problems found and exit 1 if there are any.
     #[arg(long, requires = "warehouse", conflicts_with_all = ["commands", "files"])]
     check: bool,
+    /// Also serve the warehouse as an Iceberg REST catalog at HOST:PORT while the shell
+    /// runs (same live catalog: each side sees the other's commits at once). Headless:
+    /// `floe serve WAREHOUSE`.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        requires = "warehouse",
+        conflicts_with = "check"
+    )]
+    serve: Option<String>,
+    /// With --serve: file holding the bearer token REST requests must carry (else
+    /// FLOE_REST_TOKEN).
+    #[arg(long, value_name = "FILE", requires = "serve")]
+    token_file: Option<PathBuf>,
 }
 
 fn parse_property(text: &str) -> Result<(String, String), String> {
@@ -313,7 +328,11 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| "unknown".into());
         report(format!("Error: internal error: {msg}"));
     }));
-    let matches = <Args as clap::CommandFactory>::command().get_matches();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "serve") {
+        return serve::main(argv[1..].to_vec());
+    }
+    let matches = <Args as clap::CommandFactory>::command().get_matches_from(argv);
     let args = match <Args as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(a) => a,
         Err(e) => e.exit(),
@@ -461,6 +480,42 @@ fn run(args: Args, inputs: Vec<Input>, runtime: &tokio::runtime::Runtime) -> Exi
             }
         };
     }
+    let server = match &args.serve {
+        Some(listen) => {
+            let started = serve::token(args.token_file.as_ref())
+                .and_then(|token| runtime.block_on(serve::Background::start(&floe, listen, token)));
+            match started {
+                Ok((server, addr)) => {
+                    if !args.quiet {
+                        report(format!(
+                            "floe: serving this warehouse as an Iceberg REST catalog at http://{addr}"
+                        ));
+                    }
+                    Some(server)
+                }
+                Err(e) => {
+                    report(format!("Error: {e}"));
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
+    let code = run_shell(floe, &args, inputs, runtime, non_interactive);
+    if let Some(server) = server {
+        runtime.block_on(server.stop());
+    }
+    code
+}
+
+/// Runs the statements given, or the interactive shell.
+fn run_shell(
+    floe: Floe,
+    args: &Args,
+    inputs: Vec<Input>,
+    runtime: &tokio::runtime::Runtime,
+    non_interactive: bool,
+) -> ExitCode {
     let mut shell = Shell {
         floe,
         format: args.format,

@@ -10,6 +10,7 @@ pub mod ingest;
 #[path = "../../../tests/support/moto.rs"]
 pub mod moto;
 pub mod report;
+pub mod rest;
 pub mod scan;
 pub mod smallfiles;
 pub mod startup;

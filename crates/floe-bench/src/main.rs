@@ -22,6 +22,9 @@ enum Suite {
     /// The 22 TPC-H queries (scale factor 1; 0.1 with --quick) on floe against plain
     /// DataFusion over Parquet and iceberg-datafusion; data is kept in $FLOE_BENCH_DATA if set.
     Scan,
+    /// The REST catalog server against the same catalog in process: load_table and
+    /// durable commits, latency and throughput.
+    Rest,
     /// 2,000 single-row INSERTs, queried before and after compaction, against one INSERT.
     Smallfiles,
     /// Whole-process `floe DIR -c 'SELECT 1'` on an empty warehouse and on 1,000 tables.
@@ -71,6 +74,9 @@ fn main() -> ExitCode {
             Suite::Deletes => floe_bench::deletes::run(args.quick, args.runs).await,
             Suite::Dml => floe_bench::dml::run(args.quick).await,
             Suite::Smallfiles => floe_bench::smallfiles::run(args.quick).await,
+            Suite::Rest => floe_bench::rest::run(args.quick)
+                .await
+                .map_err(|e| e.to_string()),
             Suite::Ingest => floe_bench::ingest::run(args.quick)
                 .await
                 .map_err(|e| floe::display_error(&e)),

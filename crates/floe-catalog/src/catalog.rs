@@ -663,6 +663,33 @@ impl RedbCatalog {
         self.inner.in_flight.begin()
     }
 
+    /// Declares writers in other processes (REST clients) for as long as the guard lives:
+    /// orphan removal then leaves alone every file younger than
+    /// [`REMOTE_WRITER_GRACE_MS`](crate::REMOTE_WRITER_GRACE_MS), since this process
+    /// cannot see their writes in flight.
+    pub fn remote_writers(&self) -> crate::RemoteWriters {
+        self.inner.in_flight.remote()
+    }
+
+    /// Commit protocol step 1 for files this process did not write (a REST client's
+    /// data files, manifests and manifest lists, possibly never fsynced): the next
+    /// barrier makes the whole local warehouse filesystem durable (one `syncfs`), so the
+    /// pointer move that follows cannot name a file a crash would lose. Call it before
+    /// every commit made on a remote writer's behalf. Object stores need nothing: a
+    /// completed PUT is durable.
+    pub fn expect_remote_files(&self) {
+        if let WarehouseStorage::Local(root) = &self.inner.storage {
+            crate::storage::expect_external_files(root);
+        }
+    }
+
+    /// Checks that `location` lies inside the warehouse (or in a bucket its S3 settings
+    /// reach), as every location a client names must: metadata, manifest lists, table
+    /// locations.
+    pub fn check_location(&self, location: &str) -> Result<()> {
+        self.check_inside_warehouse(location)
+    }
+
     pub(crate) fn check_writable(&self, action: &'static str) -> Result<()> {
         if self.is_read_only() {
             Err(Error::ReadOnly(action))

@@ -22,7 +22,15 @@ struct Registry {
     next: u64,
     /// Start time (ms since the epoch, minus the slack) of every live guard, by id.
     started: BTreeMap<u64, i64>,
+    /// Live [`RemoteWriters`] guards: writers in other processes (REST clients) whose
+    /// files in flight this process cannot see.
+    remote: usize,
 }
+
+/// How old a file must be before orphan removal may take it while remote writers are
+/// served: a REST client writes its data and manifest files before it commits, and
+/// nothing in this process knows those files exist until the commit arrives.
+pub const REMOTE_WRITER_GRACE_MS: i64 = 60 * 60 * 1000;
 
 /// The writes in flight of one catalog.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +53,33 @@ impl InFlight {
     pub(crate) fn oldest_start_ms(&self) -> Option<i64> {
         self.0.lock().started.values().copied().min()
     }
+
+    /// Registers writers outside this process until the guard is dropped.
+    pub(crate) fn remote(&self) -> RemoteWriters {
+        self.0.lock().remote += 1;
+        RemoteWriters {
+            registry: self.0.clone(),
+        }
+    }
+
+    /// Whether remote writers are being served.
+    pub(crate) fn has_remote(&self) -> bool {
+        self.0.lock().remote > 0
+    }
+}
+
+/// Remote writers (REST clients) may be writing files this process cannot see while the
+/// guard lives; orphan removal then refuses to take files younger than
+/// [`REMOTE_WRITER_GRACE_MS`].
+#[derive(Debug)]
+pub struct RemoteWriters {
+    registry: Arc<Mutex<Registry>>,
+}
+
+impl Drop for RemoteWriters {
+    fn drop(&mut self) {
+        self.registry.lock().remote -= 1;
+    }
 }
 
 /// A write in flight (see the module docs); it ends when the guard is dropped.
@@ -60,7 +95,7 @@ impl Drop for WriteGuard {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -35,7 +35,7 @@ pub use catalog::{
     RedbCatalogBuilder,
 };
 pub use error::{Error, Result};
-pub use in_flight::WriteGuard;
+pub use in_flight::{REMOTE_WRITER_GRACE_MS, RemoteWriters, WriteGuard};
 pub use maintenance::{Expired, Problem, refs};
 pub use releases::{Published, StagedCommit};
 pub use snapshots::{LiveFile, MANIFEST_MERGE_THRESHOLD, ProducedSnapshot, SnapshotChange};

@@ -261,6 +261,15 @@ impl RedbCatalog {
         if !dry_run && self.is_read_only() {
             return Err(Error::ReadOnly("remove orphan files"));
         }
+        // A REST client's files in flight are invisible here until its commit arrives;
+        // only files older than any plausible write-to-commit interval may go.
+        if self.inner.in_flight.has_remote()
+            && older_than_ms > crate::in_flight::now_ms() - crate::in_flight::REMOTE_WRITER_GRACE_MS
+        {
+            return Err(Error::InvalidArgument(
+                "the warehouse is served to remote writers (floe serve): they may have files in flight that no commit names yet, so remove_orphan_files needs older_than at least 1 hour ago".into(),
+            ));
+        }
         // Files younger than the oldest write in flight may be about to be named.
         let older_than_ms = match self.inner.in_flight.oldest_start_ms() {
             Some(start) => older_than_ms.min(start),

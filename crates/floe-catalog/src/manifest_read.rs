@@ -341,13 +341,26 @@ fn parse_as_written(bytes: &[u8], md: &TableMetadata, file: &ManifestFile) -> Re
     let before = header.len();
     // A header schema naming VARIANT does not parse; its stand-in does (bounds of such a
     // column are never used: the scan does not prune on VARIANT stand-ins).
-    let mut variant_header = false;
+    // Whether the header was changed in place (its key count tells additions only).
+    let mut rewritten = false;
     if let Some(schema) = header.get("schema")
         && let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(schema)
         && crate::variant::hide(&mut json)
     {
         header.insert("schema".into(), json.to_string().into_bytes());
-        variant_header = true;
+        rewritten = true;
+    }
+    // DuckDB's iceberg extension (1.4.x) writes the manifest entry's own Avro schema
+    // where the table schema belongs (duckdb-iceberg#799). That header is not an
+    // Iceberg schema at all; the table's current schema takes its place below, as
+    // readers that ignore the header (PyIceberg) effectively do.
+    if header
+        .get("schema")
+        .is_some_and(|s| serde_json::from_slice::<iceberg::spec::Schema>(s).is_err())
+    {
+        header.remove("schema");
+        header.remove("schema-id");
+        rewritten = true;
     }
     let spec = md
         .partition_spec_by_id(file.partition_spec_id)
@@ -395,7 +408,7 @@ fn parse_as_written(bytes: &[u8], md: &TableMetadata, file: &ManifestFile) -> Re
             crate::error::iceberg_message(&e)
         ))
     };
-    let manifest = if header.len() == before && !variant_header {
+    let manifest = if header.len() == before && !rewritten {
         Manifest::parse_avro(bytes).map_err(unreadable)?
     } else {
         match Manifest::parse_avro(&with_header(bytes, &header, rest_at)) {

@@ -84,6 +84,18 @@ fn temp_path_for(path: &Path) -> PathBuf {
 struct Pending {
     files: Vec<PathBuf>,
     dirs: std::collections::HashSet<PathBuf>,
+    /// Some pending directory holds files written by another process, which this
+    /// process cannot list: only a whole-filesystem flush covers them.
+    external: bool,
+}
+
+/// Files under `dir` were written by another process (a REST client) and may not be
+/// durable: the next [`sync_pending_dirs`] flushes `dir`'s whole filesystem (`syncfs`,
+/// else `sync`) before any pointer moves.
+pub fn expect_external_files(dir: &Path) {
+    let mut pending = PENDING.lock();
+    pending.dirs.insert(dir.to_path_buf());
+    pending.external = true;
 }
 
 static PENDING: LazyLock<parking_lot::Mutex<Pending>> = LazyLock::new(Default::default);
@@ -213,11 +225,12 @@ fn sync_each(files: &[PathBuf], dirs: &[PathBuf]) -> std::io::Result<()> {
 /// work stays pending, so this commit fails and the next one retries it.
 pub fn sync_pending_dirs() -> std::io::Result<()> {
     let _flush = FLUSH.lock();
-    let (files, dirs) = {
+    let (files, dirs, external) = {
         let mut p = PENDING.lock();
         (
             std::mem::take(&mut p.files),
             p.dirs.drain().collect::<Vec<_>>(),
+            std::mem::take(&mut p.external),
         )
     };
     if files.is_empty() && dirs.is_empty() {
@@ -226,12 +239,18 @@ pub fn sync_pending_dirs() -> std::io::Result<()> {
     let result = if syncfs_all(&dirs) {
         Ok(())
     } else {
+        if external {
+            // Files another process wrote cannot be listed here: flush everything.
+            // SAFETY: sync(2) takes no arguments and cannot fail.
+            unsafe { libc::sync() };
+        }
         sync_each(&files, &dirs)
     };
     if result.is_err() {
         let mut p = PENDING.lock();
         p.files.extend(files);
         p.dirs.extend(dirs);
+        p.external |= external;
     }
     result
 }

@@ -36,8 +36,8 @@ pub use self::object_store::{
     MULTIPART_PART_SIZE, ObjectStoreStorage, WriteOptions, canonical_scheme,
 };
 pub use local::{
-    DurableLocalStorage, create_dir_all_durable, flush_pending, sync_dir, sync_pending_dirs,
-    write_durable,
+    DurableLocalStorage, create_dir_all_durable, expect_external_files, flush_pending, sync_dir,
+    sync_pending_dirs, write_durable,
 };
 
 type IcebergResult<T> = iceberg::Result<T>;
