@@ -26,25 +26,11 @@ fn python_has(modules: &str) -> bool {
     ready
 }
 
-struct Served {
-    uri: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn serve(floe: &Floe) -> Served {
+async fn serve(floe: &Floe) -> floe_rest::Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let uri = format!("http://{}", listener.local_addr().unwrap());
-    let server = floe_rest::Server::new(floe.redb_catalog().clone(), Default::default());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        server
-            .serve(listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    Served { uri, stop, task }
+    floe_rest::Server::new(floe.redb_catalog().clone(), Default::default())
+        .spawn(listener)
+        .unwrap()
 }
 
 /// Runs a client script off the runtime (the server keeps serving meanwhile).
@@ -124,7 +110,7 @@ async fn pyiceberg_writes_through_rest_and_floe_reads_the_rows() {
     let dir = tempfile::tempdir().unwrap();
     let floe = Floe::open(dir.path()).await.unwrap();
     let served = serve(&floe).await;
-    let out = run_script("rest_pyiceberg.py", &served.uri).await;
+    let out = run_script("rest_pyiceberg.py", &served.uri()).await;
     assert_eq!(out, documented_output("rest_pyiceberg.py"));
     // The session sees the client's commits at its next statement, same live catalog.
     let rows = floe_rows(
@@ -141,8 +127,7 @@ async fn pyiceberg_writes_through_rest_and_floe_reads_the_rows() {
             "row id=13 name=w score=NULL tag=first",
         ]
     );
-    let _ = served.stop.send(());
-    served.task.await.unwrap().unwrap();
+    served.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,16 +141,21 @@ async fn duckdb_reads_inserts_and_creates_through_rest_and_floe_reads_the_rows()
         .await
         .unwrap();
     let served = serve(&floe).await;
-    let out = run_script("rest_duckdb.py", &served.uri).await;
+    let out = run_script("rest_duckdb.py", &served.uri()).await;
     assert_eq!(out, documented_output("rest_duckdb.py"));
     assert_eq!(
         floe_rows(&floe, "row", "SELECT id, s FROM t ORDER BY id").await,
-        [
-            "row id=1 s=a",
-            "row id=2 s=b",
-            "row id=3 s=c",
-            "row id=4 s=NULL"
-        ]
+        ["row id=1 s=a", "row id=3 s=c", "row id=4 s=NULL"]
+    );
+    // DuckDB's DELETE was merge-on-read: floe applied DuckDB's position delete file.
+    assert_eq!(
+        floe_rows(
+            &floe,
+            "files",
+            "SELECT count(*) AS deletes FROM \"t$files\" WHERE content = 1"
+        )
+        .await,
+        ["files deletes=1"]
     );
     assert_eq!(
         floe_rows(
@@ -176,6 +166,5 @@ async fn duckdb_reads_inserts_and_creates_through_rest_and_floe_reads_the_rows()
         .await,
         ["made row k=1 v=one", "made row k=2 v=two"]
     );
-    let _ = served.stop.send(());
-    served.task.await.unwrap().unwrap();
+    served.stop().await.unwrap();
 }

@@ -1,7 +1,7 @@
 """DuckDB's iceberg extension (loaded from its pip wheel; DuckDB cannot download
 extensions here) against floe's Iceberg REST catalog server: reads `public.t` (id BIGINT,
 s VARCHAR, created and filled by floe beforehand), inserts two rows (a
-transactions/commit), then creates a table (stage-create, then a commit with
+transactions/commit), deletes one (a position delete file), then creates a table (stage-create, then a commit with
 assert-create) and fills it.
 
 usage: rest_duckdb.py URI [TOKEN]
@@ -12,6 +12,10 @@ Expected output, for public.t holding (1,'a'), (2,'b'):
     inserted
     row id=1 s=a
     row id=2 s=b
+    row id=3 s=c
+    row id=4 s=NULL
+    deleted
+    row id=1 s=a
     row id=3 s=c
     row id=4 s=NULL
     created public.made_by_duckdb
@@ -63,6 +67,10 @@ con.execute(f"ATTACH 'floe' AS c (TYPE iceberg, ENDPOINT '{uri}', {auth})")
 show("row", "SELECT * FROM c.public.t")
 con.execute("INSERT INTO c.public.t VALUES (3, 'c'), (4, NULL)")
 print("inserted")
+show("row", "SELECT * FROM c.public.t")
+# Merge-on-read: DuckDB writes a position delete file that floe must apply.
+con.execute("DELETE FROM c.public.t WHERE id = 2")
+print("deleted")
 show("row", "SELECT * FROM c.public.t")
 
 con.execute("CREATE TABLE c.public.made_by_duckdb (k BIGINT, v VARCHAR)")

@@ -483,12 +483,13 @@ fn run(args: Args, inputs: Vec<Input>, runtime: &tokio::runtime::Runtime) -> Exi
     let server = match &args.serve {
         Some(listen) => {
             let started = serve::token(args.token_file.as_ref())
-                .and_then(|token| runtime.block_on(serve::Background::start(&floe, listen, token)));
+                .and_then(|token| runtime.block_on(serve::background(&floe, listen, token)));
             match started {
-                Ok((server, addr)) => {
+                Ok(server) => {
                     if !args.quiet {
                         report(format!(
-                            "floe: serving this warehouse as an Iceberg REST catalog at http://{addr}"
+                            "floe: serving this warehouse as an Iceberg REST catalog at {}",
+                            server.uri()
                         ));
                     }
                     Some(server)
@@ -502,8 +503,10 @@ fn run(args: Args, inputs: Vec<Input>, runtime: &tokio::runtime::Runtime) -> Exi
         None => None,
     };
     let code = run_shell(floe, &args, inputs, runtime, non_interactive);
-    if let Some(server) = server {
-        runtime.block_on(server.stop());
+    if let Some(server) = server
+        && let Err(e) = runtime.block_on(server.stop())
+    {
+        report(format!("Error: {e}"));
     }
     code
 }

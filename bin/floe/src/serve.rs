@@ -95,52 +95,22 @@ pub async fn termination() {
     }
 }
 
-/// Starts serving `floe`'s catalog in the background (the shell's `--serve`). Returns a
-/// handle that stops the server — finishing commits in flight — when asked.
-pub struct Background {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Background {
-    pub async fn start(
-        floe: &Floe,
-        listen: &str,
-        token: Option<String>,
-    ) -> Result<(Self, SocketAddr), String> {
-        let listener = bind(listen, token.is_some()).await?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let server = floe_rest::Server::new(
-            floe.redb_catalog().clone(),
-            floe_rest::ServerOptions {
-                token,
-                ..Default::default()
-            },
-        );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            server
-                .serve(listener, async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        Ok((
-            Self {
-                stop: Some(stop),
-                task,
-            },
-            addr,
-        ))
-    }
-
-    /// Stops accepting requests and waits for those in flight.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = self.task.await;
-    }
+/// Starts serving `floe`'s catalog in the background (the shell's `--serve`); stop it
+/// with [`floe_rest::Running::stop`], which finishes the commits in flight.
+pub async fn background(
+    floe: &Floe,
+    listen: &str,
+    token: Option<String>,
+) -> Result<floe_rest::Running, String> {
+    let listener = bind(listen, token.is_some()).await?;
+    let server = floe_rest::Server::new(
+        floe.redb_catalog().clone(),
+        floe_rest::ServerOptions {
+            token,
+            ..Default::default()
+        },
+    );
+    server.spawn(listener).map_err(|e| e.to_string())
 }
 
 /// `floe serve ...`.

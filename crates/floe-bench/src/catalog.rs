@@ -30,7 +30,8 @@ fn schema() -> Schema {
         .expect("static schema")
 }
 
-fn data_file(table_location: &str, n: usize) -> DataFile {
+/// A data file entry for a fast append (the file itself is never read).
+pub(crate) fn data_file(table_location: &str, n: usize) -> DataFile {
     DataFileBuilder::default()
         .content(DataContentType::Data)
         .file_path(format!("{table_location}/data/bench-{n}.parquet"))

@@ -12,28 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_catalog::{RedbCatalog, SnapshotChange};
-use iceberg::spec::{
-    DataContentType, DataFile, DataFileBuilder, DataFileFormat, NestedField, PrimitiveType, Schema,
-    Struct, Type,
-};
+use iceberg::spec::{NestedField, PrimitiveType, Schema, Type};
 use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableCreation, TableIdent};
 
+use crate::catalog::data_file;
 use crate::report::Report;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-fn data_file(table_location: &str, n: usize) -> DataFile {
-    DataFileBuilder::default()
-        .content(DataContentType::Data)
-        .file_path(format!("{table_location}/data/bench-{n}.parquet"))
-        .file_format(DataFileFormat::Parquet)
-        .file_size_in_bytes(1024)
-        .record_count(10)
-        .partition(Struct::empty())
-        .partition_spec_id(0)
-        .build()
-        .expect("static data file")
-}
 
 /// The request a REST client sends for a fast append of one file to `ident`, produced
 /// (files written) but not committed.
@@ -113,16 +98,8 @@ pub async fn run(quick: bool) -> Result<Report, BoxError> {
         idents.push(catalog.create(&ns, creation).await?.identifier().clone());
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let uri = format!("http://{}", listener.local_addr()?);
-    let server = floe_rest::Server::new(catalog.clone(), Default::default());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(async move {
-        server
-            .serve(listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let served = floe_rest::Server::new(catalog.clone(), Default::default()).spawn(listener)?;
+    let uri = served.uri();
     let client = iceberg_catalog_rest::RestCatalogBuilder::default()
         .with_storage_factory(Arc::new(iceberg::io::LocalFsStorageFactory))
         .load("bench", HashMap::from([("uri".to_string(), uri.clone())]))
@@ -206,8 +183,7 @@ pub async fn run(quick: bool) -> Result<Report, BoxError> {
     let local_tput = throughput(false).await?;
     let rest_tput = throughput(true).await?;
 
-    let _ = stop.send(());
-    served.await??;
+    served.stop().await?;
     catalog.close();
 
     let mut report = Report::new("rest", quick);

@@ -250,6 +250,10 @@ impl RedbCatalogBuilder {
                     })
                     .build(),
                 views: moka::sync::Cache::new(1024),
+                metadata_json: moka::sync::Cache::builder()
+                    .max_capacity(64 << 20)
+                    .weigher(|_, b: &bytes::Bytes| b.len().min(u32::MAX as usize) as u32)
+                    .build(),
                 in_flight: Default::default(),
                 requests,
                 stores,
@@ -420,6 +424,9 @@ pub(crate) struct Inner {
     pub manifests: moka::sync::Cache<String, Arc<iceberg::spec::Manifest>>,
     /// Parsed view metadata by location (immutable files).
     pub views: moka::sync::Cache<String, Arc<iceberg::spec::ViewMetadata>>,
+    /// The JSON of metadata files this process wrote, by location (immutable files):
+    /// what a REST client is sent for that version, without serializing it again.
+    pub metadata_json: moka::sync::Cache<String, bytes::Bytes>,
     /// Writes in flight, whose files orphan removal must not take.
     pub in_flight: crate::in_flight::InFlight,
     /// Requests sent to the warehouse's object store (S3 warehouses).
@@ -683,6 +690,25 @@ impl RedbCatalog {
         }
     }
 
+    /// Writes a new metadata file (durable at the next barrier) and keeps its JSON for
+    /// [`metadata_json`](Self::metadata_json).
+    pub(crate) async fn write_table_metadata(
+        &self,
+        metadata: &TableMetadata,
+        location: &str,
+    ) -> Result<()> {
+        let json =
+            crate::manifest_read::write_metadata(&self.inner.file_io, metadata, location).await?;
+        self.inner.metadata_json.insert(location.to_string(), json);
+        Ok(())
+    }
+
+    /// The JSON document of a metadata file this process wrote recently, if still kept:
+    /// the REST server sends it as is instead of serializing the same metadata again.
+    pub fn metadata_json(&self, location: &str) -> Option<bytes::Bytes> {
+        self.inner.metadata_json.get(location)
+    }
+
     /// Checks that `location` lies inside the warehouse (or in a bucket its S3 settings
     /// reach), as every location a client names must: metadata, manifest lists, table
     /// locations.
@@ -804,7 +830,7 @@ impl RedbCatalog {
             builder = update.apply(builder)?;
         }
         let metadata = builder.build()?.metadata;
-        crate::manifest_read::write_metadata(&self.inner.file_io, &metadata, &location).await?;
+        self.write_table_metadata(&metadata, &location).await?;
         let record = TableRecord {
             location: location.clone(),
             uuid: metadata.uuid().to_string(),
@@ -885,7 +911,7 @@ impl RedbCatalog {
         }
         let base_location = current.metadata_location_result()?.to_string();
         let (metadata, location) = Self::apply_updates(ident, &current, &requirements, updates)?;
-        crate::manifest_read::write_metadata(&self.inner.file_io, &metadata, &location).await?;
+        self.write_table_metadata(&metadata, &location).await?;
         let moves = vec![Move::Update {
             ident: ident.clone(),
             expected: base_location,

@@ -524,14 +524,27 @@ pub(crate) async fn write_metadata(
     io: &iceberg::io::FileIO,
     md: &TableMetadata,
     location: &str,
-) -> Result<()> {
+) -> Result<bytes::Bytes> {
     let inline = md
         .snapshots()
         .any(|s| s.manifest_list().starts_with(INLINE_MANIFESTS));
     let variant = crate::variant::any(md);
     if !inline && !variant {
         let loc = <iceberg::MetadataLocation as std::str::FromStr>::from_str(location)?;
-        return Ok(md.write_to(io, &loc).await?);
+        if !matches!(
+            loc.compression_codec(),
+            iceberg::compression::CompressionCodec::None
+        ) {
+            // Compressed files: iceberg writes them (and checks the codec); the JSON
+            // returned is the same document, serialized again.
+            md.write_to(io, &loc).await?;
+            return Ok(serde_json::to_vec(md)?.into());
+        }
+        // The same bytes `TableMetadata::write_to` writes uncompressed, kept for the
+        // caller (the REST server answers with them).
+        let bytes: bytes::Bytes = serde_json::to_vec(md)?.into();
+        io.new_output(location)?.write(bytes.clone()).await?;
+        return Ok(bytes);
     }
     let mut json = serde_json::to_value(md)?;
     crate::variant::restore(&mut json);
@@ -544,9 +557,9 @@ pub(crate) async fn write_metadata(
             }
         }
     }
-    let bytes = serde_json::to_vec(&json)?;
-    io.new_output(location)?.write(bytes.into()).await?;
-    Ok(())
+    let bytes: bytes::Bytes = serde_json::to_vec(&json)?.into();
+    io.new_output(location)?.write(bytes.clone()).await?;
+    Ok(bytes)
 }
 
 /// Reads a table metadata file as liberally as Iceberg Java: a v3 file without

@@ -207,7 +207,7 @@ impl RedbCatalog {
         metadata: TableMetadata,
         location: String,
     ) -> Result<Table> {
-        crate::manifest_read::write_metadata(self.file_io(), &metadata, &location).await?;
+        self.write_table_metadata(&metadata, &location).await?;
         self.build_table(ident, &location, Arc::new(metadata))
     }
 

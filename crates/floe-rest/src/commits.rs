@@ -9,14 +9,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use floe_catalog::RedbCatalog;
 use floe_catalog::ident::table_display;
 use iceberg::spec::FormatVersion;
 use iceberg::{TableCreation, TableIdent, TableRequirement, TableUpdate};
-use iceberg_catalog_rest::{CommitTableRequest, CommitTableResponse};
+use iceberg_catalog_rest::CommitTableRequest;
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -109,7 +108,7 @@ pub(crate) async fn commit_table(
     State(state): State<Arc<AppState>>,
     Path((ns, table)): Path<(String, String)>,
     JsonBody(request): JsonBody<CommitTableRequest>,
-) -> ApiResult<Json<CommitTableResponse>> {
+) -> ApiResult<axum::response::Response> {
     let ident = table_ident(&ns, &table)?;
     if let Some(named) = &request.identifier
         && named != &ident
@@ -136,10 +135,7 @@ pub(crate) async fn commit_table(
         }
     })
     .await?;
-    Ok(Json(CommitTableResponse {
-        metadata_location: table.metadata_location().unwrap_or_default().to_string(),
-        metadata: table.metadata().clone(),
-    }))
+    crate::tables::table_response(&state.catalog, &table, true)
 }
 
 /// Completes a staged create (`stage-create`, then a commit with `assert-create`): the

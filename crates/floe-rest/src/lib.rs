@@ -164,6 +164,23 @@ impl Server {
             .with_state(self.state.clone())
     }
 
+    /// Serves on `listener` in a background task until [`Running::stop`].
+    pub fn spawn(self, listener: tokio::net::TcpListener) -> std::io::Result<Running> {
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            self.serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(Running {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
     /// finish and waits for every commit in progress. The caller closes the catalog.
     pub async fn serve(
@@ -176,6 +193,36 @@ impl Server {
             .await?;
         let _no_more_commits = self.state.commits.write().await;
         Ok(())
+    }
+}
+
+/// A server running in the background ([`Server::spawn`]).
+pub struct Running {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT`, the `uri` clients are given.
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish and waits for every commit in
+    /// progress.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task
+            .await
+            .map_err(|e| std::io::Error::other(format!("the REST server task failed: {e}")))?
     }
 }
 

@@ -11,24 +11,49 @@ use iceberg::TableCreation;
 use iceberg::spec::FormatVersion;
 use iceberg::table::Table;
 use iceberg_catalog_rest::{
-    CreateTableRequest, ListTablesResponse, LoadTableResult, RegisterTableRequest,
-    RenameTableRequest,
+    CreateTableRequest, ListTablesResponse, RegisterTableRequest, RenameTableRequest,
 };
 
 use crate::commits::check_properties;
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, JsonBody, namespace, table_ident};
 
-/// A table as `loadTable` returns it.
-pub(crate) fn load_result(table: &Table, committed: bool) -> LoadTableResult {
-    LoadTableResult {
-        metadata_location: committed
-            .then(|| table.metadata_location().map(str::to_string))
-            .flatten(),
-        metadata: table.metadata().clone(),
-        config: HashMap::new(),
-        storage_credentials: None,
-    }
+/// A table as `loadTable`, `createTable` and a commit return it (`LoadTableResult`,
+/// `CommitTableResponse`): its metadata location (none for a staged create) and its
+/// metadata document — the very bytes of the metadata file when the catalog still keeps
+/// them (every version this process wrote recently), so a commit serializes its
+/// metadata once, not twice.
+pub(crate) fn table_response(
+    catalog: &floe_catalog::RedbCatalog,
+    table: &Table,
+    committed: bool,
+) -> ApiResult<Response> {
+    let location = committed.then(|| table.metadata_location()).flatten();
+    let metadata = match location.and_then(|l| catalog.metadata_json(l)) {
+        Some(bytes) => bytes.to_vec(),
+        None => serde_json::to_vec(table.metadata()).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServerErrorException",
+                format!("cannot encode the table metadata: {e}"),
+            )
+        })?,
+    };
+    let mut body = Vec::with_capacity(metadata.len() + 256);
+    body.extend_from_slice(b"{\"metadata-location\":");
+    body.extend_from_slice(
+        serde_json::to_string(&location)
+            .unwrap_or_else(|_| "null".into())
+            .as_bytes(),
+    );
+    body.extend_from_slice(b",\"metadata\":");
+    body.extend_from_slice(&metadata);
+    body.push(b'}');
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 pub(crate) async fn list(
@@ -60,7 +85,7 @@ pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
     JsonBody(request): JsonBody<CreateTableRequest>,
-) -> ApiResult<Json<LoadTableResult>> {
+) -> ApiResult<Response> {
     let ns = namespace(&ns)?;
     let CreateTableRequest {
         name,
@@ -88,11 +113,11 @@ pub(crate) async fn create(
         // `assert-create`, as one step with its first data.
         let staged = state.catalog.stage_create(&ns, creation).await?;
         make_table_dirs(&staged)?;
-        return Ok(Json(load_result(&staged, false)));
+        return table_response(&state.catalog, &staged, false);
     }
     let table = state.catalog.create(&ns, creation).await?;
     make_table_dirs(&table)?;
-    Ok(Json(load_result(&table, true)))
+    table_response(&state.catalog, &table, true)
 }
 
 /// Creates a local table's `data/` and `metadata/` directories: clients write there
@@ -121,9 +146,9 @@ fn make_table_dirs(table: &Table) -> ApiResult<()> {
 pub(crate) async fn load(
     State(state): State<Arc<AppState>>,
     Path((ns, table)): Path<(String, String)>,
-) -> ApiResult<Json<LoadTableResult>> {
+) -> ApiResult<Response> {
     let table = state.catalog.table(&table_ident(&ns, &table)?).await?;
-    Ok(Json(load_result(&table, true)))
+    table_response(&state.catalog, &table, true)
 }
 
 pub(crate) async fn exists(
@@ -185,7 +210,7 @@ pub(crate) async fn register(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
     JsonBody(request): JsonBody<RegisterTableRequest>,
-) -> ApiResult<Json<LoadTableResult>> {
+) -> ApiResult<Response> {
     let ident = iceberg::TableIdent::new(namespace(&ns)?, request.name);
     floe_catalog::ident::validate_table(&ident)?;
     if request.overwrite == Some(true) {
@@ -198,7 +223,7 @@ pub(crate) async fn register(
         .catalog
         .register(&ident, request.metadata_location)
         .await?;
-    Ok(Json(load_result(&table, true)))
+    table_response(&state.catalog, &table, true)
 }
 
 pub(crate) async fn rename(

@@ -24,8 +24,7 @@ struct Served {
     uri: String,
     catalog: RedbCatalog,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    running: floe_rest::Running,
 }
 
 impl Served {
@@ -33,22 +32,14 @@ impl Served {
         let dir = tempfile::tempdir().unwrap();
         let catalog = RedbCatalog::open(dir.path()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let uri = format!("http://{}", listener.local_addr().unwrap());
-        let server = floe_rest::Server::new(catalog.clone(), options);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            server
-                .serve(listener, async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let running = floe_rest::Server::new(catalog.clone(), options)
+            .spawn(listener)
+            .unwrap();
         Self {
-            uri,
+            uri: running.uri(),
             catalog,
             _dir: dir,
-            stop: Some(stop),
-            task,
+            running,
         }
     }
 
@@ -63,9 +54,8 @@ impl Served {
             .unwrap()
     }
 
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
+    async fn shutdown(self) {
+        self.running.stop().await.unwrap();
     }
 }
 
@@ -160,6 +150,16 @@ async fn produced_change(catalog: &RedbCatalog, table: &Table, name: &str) -> Va
         "requirements": produced.requirements,
         "updates": produced.updates,
     })
+}
+
+async fn snapshots(catalog: &RedbCatalog, ident: &TableIdent) -> usize {
+    catalog
+        .table(ident)
+        .await
+        .unwrap()
+        .metadata()
+        .snapshots()
+        .count()
 }
 
 fn table_path(ident: &TableIdent) -> String {
@@ -352,26 +352,8 @@ async fn a_transaction_with_one_stale_table_publishes_nothing() {
     let tx = json!({"table-changes": [change_a, change_b]});
     let (status, body) = post(&served.uri, "/v1/transactions/commit", &tx, None).await;
     assert_eq!(status, 204, "{body}");
-    assert_eq!(
-        catalog
-            .table(tables[0].identifier())
-            .await
-            .unwrap()
-            .metadata()
-            .snapshots()
-            .count(),
-        1
-    );
-    assert_eq!(
-        catalog
-            .table(tables[1].identifier())
-            .await
-            .unwrap()
-            .metadata()
-            .snapshots()
-            .count(),
-        2
-    );
+    assert_eq!(snapshots(catalog, tables[0].identifier()).await, 1);
+    assert_eq!(snapshots(catalog, tables[1].identifier()).await, 2);
     // One redb transaction: both pointer moves share it (two log entries, one commit).
     assert_eq!(catalog.last_commit_seq().await.unwrap(), seq_before + 2);
     served.shutdown().await;
@@ -688,8 +670,10 @@ async fn concurrent_appends_and_transactions_lose_nothing_and_never_split() {
     all_acked.sort();
     assert_eq!(live, all_acked, "every acknowledged append exactly once");
     for name in ["ta", "tb"] {
-        let t = catalog.table(&ident(name)).await.unwrap();
-        assert_eq!(t.metadata().snapshots().count(), tx_clients * tx_each);
+        assert_eq!(
+            snapshots(&catalog, &ident(name)).await,
+            tx_clients * tx_each
+        );
     }
     eprintln!(
         "{} appends, {} transactions ({conflicts} lost races retried), {cuts} consistent cuts checked",
