@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -308,43 +307,11 @@ for _ in range(runs):
     rows = r[0]
 print(json.dumps([best, rows]))
 "#;
-    let ready = Command::new("python3")
-        .args(["-c", "import duckdb, duckdb_ext"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ready {
+    if !crate::duckdb::available() {
         return Ok(None);
     }
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(runs.to_string())
-        .arg(metadata)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let start = Instant::now();
-    loop {
-        match child.try_wait().map_err(|e| e.to_string())? {
-            Some(_) => break,
-            None if start.elapsed() > DUCKDB_LIMIT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "did not finish {runs} runs in {} s",
-                    DUCKDB_LIMIT.as_secs()
-                ));
-            }
-            None => std::thread::sleep(std::time::Duration::from_millis(50)),
-        }
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(err.lines().last().unwrap_or("failed").to_string());
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let runs = runs.to_string();
+    let stdout = crate::duckdb::run_python(script, &[runs.as_str(), metadata], DUCKDB_LIMIT)?;
     let last = stdout.lines().last().unwrap_or_default();
     let parsed: (f64, i64) =
         serde_json::from_str(last).map_err(|e| format!("output {last:?}: {e}"))?;

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod crash;
 pub mod deletes;
 pub mod dml;
+pub mod duckdb;
 pub mod ingest;
 /// A moto S3 server on loopback, for the `--s3` runs (the test suites' helper).
 #[path = "../../../tests/support/moto.rs"]

@@ -20,7 +20,8 @@ enum Suite {
     /// INSERT INTO ... SELECT of generated rows against DataFusion's COPY TO Parquet.
     Ingest,
     /// The 22 TPC-H queries (scale factor 1; 0.1 with --quick) on floe against plain
-    /// DataFusion over Parquet and iceberg-datafusion; data is kept in $FLOE_BENCH_DATA if set.
+    /// DataFusion over Parquet and iceberg-datafusion, and DuckDB 1.4.4 (iceberg_scan and
+    /// read_parquet) when python3 has it; data is kept in $FLOE_BENCH_DATA if set.
     Scan,
     /// The REST catalog server against the same catalog in process: load_table and
     /// durable commits, latency and throughput.

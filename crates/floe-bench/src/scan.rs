@@ -1,6 +1,8 @@
 //! `scan`: the 22 TPC-H queries on floe's Iceberg tables, against plain DataFusion over the
 //! same data as plain Parquet files, and against iceberg-datafusion's table provider over
-//! floe's Iceberg tables.
+//! floe's Iceberg tables; then, when python3 has DuckDB 1.4.4 with its extension wheels,
+//! DuckDB on the same data through `iceberg_scan` of floe's metadata files and
+//! `read_parquet` of the plain files (`duckdb_tpch.py` beside this crate's Cargo.toml).
 //!
 //! Data: TPC-H generated with the `tpchgen` crate (scale factor 0.1 with `--quick`, 1
 //! otherwise) into `.tbl` files, converted to Parquet with DataFusion (`COPY ... TO`), then
@@ -51,6 +53,11 @@ const QUERIES: [&str; 22] = [
     include_str!("../queries/tpch/q21.sql"),
     include_str!("../queries/tpch/q22.sql"),
 ];
+
+/// A query's text as every engine runs it: `QUERIES`' text without the trailing `;`.
+fn query_sql(text: &str) -> &str {
+    text.trim().trim_end_matches(';').trim_end()
+}
 
 /// Changes whenever the generated data would differ (types, layout): older data is
 /// regenerated instead of reused.
@@ -695,10 +702,14 @@ pub async fn run(quick: bool) -> Result<Report> {
     let mut plain_total = Total::default();
     let mut iceberg_total = Total::default();
     let mut iceberg_times = Vec::with_capacity(QUERIES.len());
+    // floe's and plain DataFusion's results per query; their rows are added after DuckDB's
+    // run so that each query's rows stand together.
+    let mut per_query: Vec<(Option<Measured>, Option<Measured>)> =
+        Vec::with_capacity(QUERIES.len());
     let mut checked = 0usize;
     for (i, text) in QUERIES.iter().enumerate() {
         let query = format!("q{}", i + 1);
-        let sql = text.trim().trim_end_matches(';').trim_end();
+        let sql = query_sql(text);
         eprintln!("[scan] {query}");
         let mut results = Vec::with_capacity(3);
         for which in [Which::Plain, Which::Floe, Which::Iceberg] {
@@ -741,16 +752,7 @@ pub async fn run(quick: bool) -> Result<Report> {
             Some(m) => format!("{query} {:.1}", m.ms),
             None => format!("{query} failed"),
         });
-        if let Some(f) = floe_m {
-            report.lower_is_better(
-                &query,
-                f.ms,
-                Which::Plain.label(),
-                plain_m.map(|p| p.ms),
-                "ms",
-                None,
-            );
-        }
+        per_query.push((floe_m, plain_m));
     }
     report.notes.push(format!(
         "row counts: floe matches plain DataFusion on {checked} of {} queries",
@@ -763,6 +765,40 @@ pub async fn run(quick: bool) -> Result<Report> {
     floe_total.note(Which::Floe, &mut report);
     plain_total.note(Which::Plain, &mut report);
     iceberg_total.note(Which::Iceberg, &mut report);
+
+    // 5. DuckDB on the same data, after floe's runs (never alongside them); same threads.
+    let duckdb = duckdb_results(
+        &floe,
+        &dir,
+        &parquet_dir,
+        target_partitions,
+        runs,
+        &mut report,
+    )
+    .await;
+    let mut duckdb_tallies: [DuckTally; 2] = Default::default();
+    for (i, &(floe_m, plain_m)) in per_query.iter().enumerate() {
+        let query = format!("q{}", i + 1);
+        if let Some(f) = floe_m {
+            report.lower_is_better(
+                &query,
+                f.ms,
+                Which::Plain.label(),
+                plain_m.map(|p| p.ms),
+                "ms",
+                None,
+            );
+        }
+        let Some(out) = &duckdb else { continue };
+        for (&(mode, label), tally) in DUCKDB_MODES.iter().zip(&mut duckdb_tallies) {
+            let duck = duckdb_result(out, mode, &query);
+            tally.add(&query, label, floe_m, &duck, &mut report);
+            if let Some(f) = floe_m {
+                let alt = duck.as_ref().ok().map(|d| d.ms);
+                report.lower_is_better(&query, f.ms, label, alt, "ms", None);
+            }
+        }
+    }
 
     let plain_ran = plain_total.failed.len() < QUERIES.len();
     let iceberg_ran = iceberg_total.failed.len() < QUERIES.len();
@@ -782,7 +818,238 @@ pub async fn run(quick: bool) -> Result<Report> {
         "ms",
         Some("faster than iceberg-datafusion"),
     );
+    if duckdb.is_some() {
+        for (&(_, label), tally) in DUCKDB_MODES.iter().zip(&duckdb_tallies) {
+            tally.finish(label, &mut report);
+        }
+    }
     Ok(report)
+}
+
+/// The DuckDB driver, built in so that the binary runs from any directory.
+const DUCKDB_DRIVER: &str = include_str!("../duckdb_tpch.py");
+
+/// DuckDB's two ways into the same data: the driver's mode names and the report's labels.
+const DUCKDB_MODES: [(&str, &str); 2] = [
+    ("iceberg_scan", "DuckDB iceberg_scan"),
+    ("read_parquet", "DuckDB read_parquet"),
+];
+
+/// How long one DuckDB run of one query may take: the driver interrupts it and that query
+/// counts as failed (noted), the others go on.
+const DUCKDB_RUN_LIMIT: Duration = Duration::from_secs(300);
+
+/// How long the whole driver may take before it is killed (then no DuckDB results at all).
+const DUCKDB_LIMIT: Duration = Duration::from_secs(3600);
+
+/// Runs the queries on DuckDB when python3 has it with its extension wheels; returns the
+/// driver's output, or `None` with a note saying why there are no DuckDB results (skipped
+/// or failed: never silently).
+async fn duckdb_results(
+    floe: &Floe,
+    dir: &Path,
+    parquet_dir: &Path,
+    threads: usize,
+    runs: usize,
+    report: &mut Report,
+) -> Option<serde_json::Value> {
+    if !crate::duckdb::available() {
+        report.notes.push(format!(
+            "DuckDB skipped: python3 lacks duckdb and its extension wheels (pip install {})",
+            crate::duckdb::PACKAGES
+        ));
+        return None;
+    }
+    let spec = dir.join("duckdb_tpch.json");
+    match run_duckdb(floe, &spec, parquet_dir, threads, runs).await {
+        Ok(out) => {
+            report.notes.push(format!(
+                "DuckDB {} on the same data: iceberg_scan of floe's current metadata files and read_parquet of the Parquet files plain DataFusion reads; threads = {threads}; per query and mode one warm-up run, then the minimum of {runs} timed run(s) of execute + fetch ({}); the query texts floe runs (input: {})",
+                out["duckdb"].as_str().unwrap_or("(version unknown)"),
+                out["fetch"].as_str().unwrap_or("?"),
+                spec.display()
+            ));
+            Some(out)
+        }
+        Err(e) => {
+            report
+                .notes
+                .push(format!("DuckDB FAILED, no DuckDB results: {}", clip(&e)));
+            None
+        }
+    }
+}
+
+/// Writes the driver's input to `spec` — per table floe's current metadata file and the
+/// `.parquet` files of its directory (the files plain DataFusion's listing table reads),
+/// the queries as floe runs them, `threads` and `runs` — and runs the driver on it.
+async fn run_duckdb(
+    floe: &Floe,
+    spec: &Path,
+    parquet_dir: &Path,
+    threads: usize,
+    runs: usize,
+) -> std::result::Result<serde_json::Value, String> {
+    let mut tables = Vec::with_capacity(TABLES.len());
+    for def in &TABLES {
+        let name = def.name;
+        let record = floe
+            .redb_catalog()
+            .table_record(&ident(name).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("table {name}: {e}"))?;
+        let table_dir = parquet_dir.join(name);
+        let list_fail = |e: std::io::Error| format!("cannot list '{}': {e}", table_dir.display());
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&table_dir).map_err(list_fail)? {
+            let path = entry.map_err(list_fail)?.path();
+            if path.extension().is_some_and(|x| x == "parquet") {
+                files.push(path.display().to_string());
+            }
+        }
+        if files.is_empty() {
+            return Err(format!("no Parquet files in '{}'", table_dir.display()));
+        }
+        files.sort();
+        tables.push(serde_json::json!({
+            "name": name,
+            "metadata": record.location.as_str(),
+            "parquet": files,
+        }));
+    }
+    let queries: Vec<serde_json::Value> = QUERIES
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let name = format!("q{}", i + 1);
+            serde_json::json!({ "name": name, "sql": query_sql(text) })
+        })
+        .collect();
+    let input = serde_json::json!({
+        "threads": threads,
+        "runs": runs,
+        "timeout_seconds": DUCKDB_RUN_LIMIT.as_secs(),
+        "queries": queries,
+        "tables": tables,
+    });
+    std::fs::write(spec, input.to_string())
+        .map_err(|e| format!("cannot write '{}': {e}", spec.display()))?;
+    eprintln!(
+        "[scan] DuckDB: the {} queries through iceberg_scan and read_parquet",
+        QUERIES.len()
+    );
+    let arg = spec.display().to_string();
+    let stdout = tokio::task::spawn_blocking(move || {
+        crate::duckdb::run_python(DUCKDB_DRIVER, &[arg.as_str()], DUCKDB_LIMIT)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    // The driver prints one JSON object on one line, and nothing else on stdout.
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    serde_json::from_str(last).map_err(|e| format!("the driver's output {:?}: {e}", clip(last)))
+}
+
+/// One DuckDB mode's result on one query from the driver's output; Err: its error, or
+/// that the output lacks it.
+fn duckdb_result(
+    out: &serde_json::Value,
+    mode: &str,
+    query: &str,
+) -> std::result::Result<Measured, String> {
+    let entry = &out["modes"][mode][query];
+    if let Some(e) = entry["error"].as_str() {
+        return Err(e.to_string());
+    }
+    match (entry["seconds"].as_f64(), entry["rows"].as_u64()) {
+        (Some(seconds), Some(rows)) => Ok(Measured {
+            ms: seconds * 1e3,
+            rows: rows as usize,
+        }),
+        _ => Err(format!("the driver's output has no result ({entry})")),
+    }
+}
+
+/// floe against one DuckDB mode, over the queries both ran.
+#[derive(Debug, Default)]
+struct DuckTally {
+    floe_ms: f64,
+    duck_ms: f64,
+    /// Queries both ran (their row counts compared) and how many of them matched.
+    compared: usize,
+    matched: usize,
+    /// Queries out of the totals because floe or DuckDB failed on them.
+    left_out: Vec<String>,
+}
+
+impl DuckTally {
+    /// Adds one query: its times when both ran; DuckDB's error, and a row count that
+    /// differs from floe's, go to the notes.
+    fn add(
+        &mut self,
+        query: &str,
+        label: &str,
+        floe: Option<Measured>,
+        duck: &std::result::Result<Measured, String>,
+        report: &mut Report,
+    ) {
+        match (floe, duck) {
+            (Some(f), Ok(d)) => {
+                self.floe_ms += f.ms;
+                self.duck_ms += d.ms;
+                self.compared += 1;
+                if f.rows == d.rows {
+                    self.matched += 1;
+                } else {
+                    report.notes.push(format!(
+                        "{query}: ROW COUNT MISMATCH: floe returned {} row(s), {label} {}",
+                        f.rows, d.rows
+                    ));
+                }
+            }
+            (_, Err(e)) => {
+                report
+                    .notes
+                    .push(format!("{query}: {label} failed: {}", clip(e)));
+                self.left_out.push(query.to_string());
+            }
+            (None, Ok(_)) => self.left_out.push(query.to_string()),
+        }
+    }
+
+    /// The total row and a note: both totals, floe / DuckDB, row counts checked.
+    fn finish(&self, label: &str, report: &mut Report) {
+        let ran = self.compared > 0;
+        report.lower_is_better(
+            &format!("total vs {label}"),
+            self.floe_ms,
+            label,
+            ran.then_some(self.duck_ms),
+            "ms",
+            None,
+        );
+        let left_out = if self.left_out.is_empty() {
+            String::new()
+        } else {
+            format!(" (left out: {})", self.left_out.join(", "))
+        };
+        report.notes.push(format!(
+            "{label}: {:.1} ms in total against floe's {:.1} ms on the same {} quer{}{left_out}; floe / DuckDB = {}; row counts match floe on {} of {}",
+            self.duck_ms,
+            self.floe_ms,
+            self.compared,
+            if self.compared == 1 { "y" } else { "ies" },
+            if ran && self.duck_ms > 0.0 {
+                format!("{:.2}", self.floe_ms / self.duck_ms)
+            } else {
+                "-".to_string()
+            },
+            self.matched,
+            self.compared
+        ));
+    }
 }
 
 /// The files a scan of `table` reads and its row groups: data files, row groups (footers
@@ -884,7 +1151,7 @@ pub async fn run_s3(quick: bool) -> Result<Report> {
     let mut over_budget = Vec::new();
     for (i, text) in QUERIES.iter().enumerate() {
         let query = format!("q{}", i + 1);
-        let sql = text.trim().trim_end_matches(';').trim_end();
+        let sql = query_sql(text);
         eprintln!("[scan --s3] {query}");
         let mut best = [f64::MAX; 2];
         let mut rows = [0usize; 2];
