@@ -66,6 +66,21 @@ fn served_address(stderr: &mut BufReader<ChildStderr>) -> String {
     }
 }
 
+/// Starts `floe serve ARGS...` and waits for its announcement: the child, its stderr
+/// (the rest of it), and the address it serves.
+fn start_serve(args: &[&str]) -> (Child, BufReader<ChildStderr>, String) {
+    let mut child = floe()
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let addr = served_address(&mut stderr);
+    (child, stderr, addr)
+}
+
 fn terminate(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -80,14 +95,7 @@ const CREATE_TABLE: &str = r#"{"name": "t", "schema": {"type": "struct", "schema
 fn floe_serve_serves_until_sigterm_and_the_next_process_sees_its_commits() {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path().join("wh").display().to_string();
-    let mut child = floe()
-        .args(["serve", &wh, "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let addr = served_address(&mut stderr);
+    let (mut child, mut stderr, addr) = start_serve(&[&wh, "--listen", "127.0.0.1:0"]);
     let (status, body) = http(&addr, "GET", "/v1/config", None, None);
     assert_eq!(status, 200, "{body}");
     assert!(
@@ -168,21 +176,13 @@ fn serving_beyond_loopback_needs_a_token_and_the_token_is_required() {
 
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "tok-123\n").unwrap();
-    let mut child = floe()
-        .args([
-            "serve",
-            &wh.display().to_string(),
-            "--listen",
-            "127.0.0.1:0",
-            "--token-file",
-            &token_file.display().to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let addr = served_address(&mut stderr);
+    let (mut child, mut stderr, addr) = start_serve(&[
+        &wh.display().to_string(),
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        &token_file.display().to_string(),
+    ]);
     let (status, body) = http(&addr, "GET", "/v1/namespaces", None, None);
     assert_eq!(status, 401, "{body}");
     let (status, _) = http(&addr, "GET", "/v1/namespaces", None, Some("tok-12"));

@@ -152,6 +152,19 @@ async fn produced_change(catalog: &RedbCatalog, table: &Table, name: &str) -> Va
     })
 }
 
+/// Creates namespace `db` (if new) and table `db.<name>` directly in the catalog.
+async fn create_table(catalog: &RedbCatalog, name: &str) -> Table {
+    let db = NamespaceIdent::new("db".into());
+    if !catalog.contains_namespace(&db) {
+        catalog.create_ns(&db, HashMap::new()).await.unwrap();
+    }
+    let creation = TableCreation::builder()
+        .name(name.into())
+        .schema(schema())
+        .build();
+    catalog.create(&db, creation).await.unwrap()
+}
+
 async fn snapshots(catalog: &RedbCatalog, ident: &TableIdent) -> usize {
     catalog
         .table(ident)
@@ -265,13 +278,7 @@ async fn iceberg_rust_client_drives_namespaces_tables_appends_rename_and_drop() 
 async fn two_commits_from_one_base_one_wins_the_other_gets_409_and_changes_nothing() {
     let served = Served::start(Default::default()).await;
     let catalog = &served.catalog;
-    let db = NamespaceIdent::new("db".into());
-    catalog.create_ns(&db, HashMap::new()).await.unwrap();
-    let creation = TableCreation::builder()
-        .name("t".into())
-        .schema(schema())
-        .build();
-    let base = catalog.create(&db, creation).await.unwrap();
+    let base = create_table(catalog, "t").await;
     let first = produced_change(catalog, &base, "a").await;
     let second = produced_change(catalog, &base, "b").await;
     let path = table_path(base.identifier());
@@ -292,16 +299,10 @@ async fn two_commits_from_one_base_one_wins_the_other_gets_409_and_changes_nothi
 async fn a_transaction_with_one_stale_table_publishes_nothing() {
     let served = Served::start(Default::default()).await;
     let catalog = &served.catalog;
-    let db = NamespaceIdent::new("db".into());
-    catalog.create_ns(&db, HashMap::new()).await.unwrap();
-    let mut tables = Vec::new();
-    for name in ["a", "b"] {
-        let creation = TableCreation::builder()
-            .name(name.into())
-            .schema(schema())
-            .build();
-        tables.push(catalog.create(&db, creation).await.unwrap());
-    }
+    let tables = [
+        create_table(catalog, "a").await,
+        create_table(catalog, "b").await,
+    ];
     let change_a = produced_change(catalog, &tables[0], "tx-a").await;
     let change_b = produced_change(catalog, &tables[1], "tx-b").await;
     // Someone else commits to b first: the transaction's view of b is stale.
@@ -371,12 +372,7 @@ async fn hostile_requests_get_clear_4xx_and_write_nothing() {
     let catalog = &served.catalog;
     let uri = &served.uri;
     let db = NamespaceIdent::new("db".into());
-    catalog.create_ns(&db, HashMap::new()).await.unwrap();
-    let creation = TableCreation::builder()
-        .name("t".into())
-        .schema(schema())
-        .build();
-    let table = catalog.create(&db, creation).await.unwrap();
+    let table = create_table(catalog, "t").await;
     let path = table_path(table.identifier());
     let http = http_client();
 
