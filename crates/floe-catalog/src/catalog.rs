@@ -709,13 +709,6 @@ impl RedbCatalog {
         self.inner.metadata_json.get(location)
     }
 
-    /// Checks that `location` lies inside the warehouse (or in a bucket its S3 settings
-    /// reach), as every location a client names must: metadata, manifest lists, table
-    /// locations.
-    pub fn check_location(&self, location: &str) -> Result<()> {
-        self.check_inside_warehouse(location)
-    }
-
     pub(crate) fn check_writable(&self, action: &'static str) -> Result<()> {
         if self.is_read_only() {
             Err(Error::ReadOnly(action))
@@ -745,7 +738,10 @@ impl RedbCatalog {
         }
     }
 
-    fn check_inside_warehouse(&self, location: &str) -> Result<()> {
+    /// Checks that `location` lies inside the warehouse (or in a bucket its S3 settings
+    /// reach), as every location a client names must: metadata, manifest lists, table
+    /// locations.
+    pub fn check_location(&self, location: &str) -> Result<()> {
         let root = self.inner.storage.root_location();
         let normalized = match &self.inner.storage {
             WarehouseStorage::Local(_) => format!("file://{}", local_path(location).display()),
@@ -802,7 +798,7 @@ impl RedbCatalog {
         let location = match creation.location.take() {
             Some(loc) => {
                 let loc = loc.trim_end_matches('/').to_string();
-                self.check_inside_warehouse(&loc)?;
+                self.check_location(&loc)?;
                 loc
             }
             None => self.new_table_location(&ident).await,
